@@ -1,0 +1,107 @@
+using System.Net;
+using Npgsql;
+
+namespace Campaign.Tests;
+
+/// <summary>
+/// The executable that `dotnet publish` builds, run the way the Procfile runs it, with Heroku-style
+/// config vars and nothing else.
+/// </summary>
+public sealed class PublishedAppTests : IAsyncLifetime
+{
+    static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    readonly string schema = $"pub_{Guid.NewGuid():N}"[..16];
+
+    Dictionary<string, string?> HerokuEnvironment(string dyno) =>
+        new()
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["DYNO"] = dyno,
+            ["DATABASE_URL"] = TestServices.DatabaseUrl,
+            ["REDIS_URL"] = TestServices.RedisUrl,
+            ["DATABASE_SCHEMA"] = schema,
+        };
+
+    [Fact]
+    public async Task On_an_empty_database_db_assert_fails_until_the_release_phase_applies_the_schema()
+    {
+        using var before = new PublishedApp(HerokuEnvironment("run.1"), "db-assert");
+        Assert.True(await before.WaitForExit(Patience) != 0, before.Output);
+
+        using var apply = new PublishedApp(HerokuEnvironment("release.1"), "db-apply");
+        Assert.True(await apply.WaitForExit(Patience) == 0, apply.Output);
+
+        using var check = new PublishedApp(HerokuEnvironment("run.1"), "db-assert");
+        Assert.True(await check.WaitForExit(Patience) == 0, check.Output);
+    }
+
+    [Fact]
+    public async Task The_web_process_binds_PORT_answers_and_stops_cleanly_on_SIGTERM()
+    {
+        var port = PublishedApp.FreePort();
+        using var web = new PublishedApp(HerokuEnvironment("web.1"), "--urls", $"http://*:{port}");
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await web.WaitForOutput("Now listening on", Patience);
+
+        var request = new HttpRequestMessage(HttpMethod.Get, "/readyz");
+        request.Headers.Add("X-Request-ID", "f3c1e0a2-router");
+        var ready = await http.SendAsync(request);
+        var hello = await http.GetStringAsync("/hello");
+
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Contains("Hello", hello);
+        await web.WaitForOutput(
+            "method=GET path=/readyz status=200 service=",
+            TimeSpan.FromSeconds(5)
+        );
+        Assert.Contains("request_id=f3c1e0a2-router", web.Output);
+        web.Terminate();
+        Assert.Equal(0, await web.WaitForExit(TimeSpan.FromSeconds(25)));
+    }
+
+    [Fact]
+    public async Task The_clock_process_serves_no_HTTP_and_stops_cleanly_on_SIGTERM()
+    {
+        using var clock = new PublishedApp(HerokuEnvironment("clock.1"), "clock");
+
+        await clock.WaitForOutput("clock started", Patience);
+        Assert.DoesNotContain("Now listening on", clock.Output);
+        clock.Terminate();
+        Assert.Equal(0, await clock.WaitForExit(TimeSpan.FromSeconds(25)));
+        Assert.Contains("clock stopping", clock.Output);
+    }
+
+    [Fact]
+    public async Task In_production_a_missing_configuration_stops_the_boot_naming_every_variable()
+    {
+        using var web = new PublishedApp(
+            new() { ["ASPNETCORE_ENVIRONMENT"] = "Production", ["DYNO"] = "web.1" },
+            "--urls",
+            $"http://*:{PublishedApp.FreePort()}"
+        );
+
+        Assert.NotEqual(0, await web.WaitForExit(Patience));
+        Assert.Contains("DATABASE_URL is not set", web.Output);
+        Assert.Contains("REDIS_URL is not set", web.Output);
+        Assert.DoesNotContain("Now listening on", web.Output);
+    }
+
+    [Fact]
+    public async Task One_off_commands_keep_stdout_for_data_and_log_to_stderr()
+    {
+        using var apply = new PublishedApp(HerokuEnvironment("run.1"), "db-apply");
+
+        Assert.Equal(0, await apply.WaitForExit(Patience));
+        Assert.DoesNotMatch("(?m)^out: (info|warn|fail|crit|dbug|trce):", apply.Output);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        await using var db = NpgsqlDataSource.Create(
+            Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
+        );
+        await db.CreateCommand($"drop schema if exists {schema} cascade").ExecuteNonQueryAsync();
+    }
+}

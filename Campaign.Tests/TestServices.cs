@@ -1,0 +1,27 @@
+using System.Runtime.CompilerServices;
+using JasperFx.CommandLine;
+
+namespace Campaign.Tests;
+
+/// <summary>The real services the tests run against, as bin/test (or Heroku CI) provides them.</summary>
+public static class TestServices
+{
+    public static string DatabaseUrl => Required("DATABASE_URL");
+    public static string RedisUrl => Required("REDIS_URL");
+    public static string RedisTlsUrl => Required("REDIS_TLS_URL");
+
+    /// <summary>The app as `dotnet publish` built it (bin/test publishes it before testing).</summary>
+    public static string PublishedApp => Required("CAMPAIGN_PUBLISHED_APP");
+
+    static string Required(string name) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException(
+                $"{name} is not set: run the tests with bin/test, which starts PostgreSQL, Redis and S3 and publishes the app."
+            );
+
+    [ModuleInitializer]
+    internal static void StartHostsUnderTest() =>
+        // Program ends with RunJasperFxCommands; under WebApplicationFactory it must start the host.
+        JasperFxEnvironment.AutoStartHost = true;
+}

@@ -1,0 +1,21 @@
+namespace Campaign.Clock;
+
+/// <summary>
+/// The clock role (<c>./Campaign clock</c>, exactly one dyno): it serves no HTTP and runs the timed
+/// work of <c>Clock/Schedule.cs</c>. Until that schedule has entries, it reports that it is alive
+/// and stops cleanly on SIGTERM, as Heroku sends on every restart.
+/// </summary>
+public sealed class ClockProcess(ILogger<ClockProcess> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        logger.LogInformation("clock started; no scheduled work yet");
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        logger.LogInformation("clock stopping");
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,127 @@
+# Local backing services shared by bin/dev and bin/test: real PostgreSQL 15, Redis and an
+# S3-compatible server (s3rver), as private instances under .local/<name>/ on fixed loopback ports
+# below 32768 (Linux hands out ports from 32768 up to outgoing connections).
+# Sourced, not run. Needs ROOT set to the repository root.
+
+PG_BIN=/usr/lib/postgresql/15/bin
+S3_BUCKET_NAME=campaign
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '\033[31mError: %s\033[0m\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly, or through sudo when it needs no password.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
+  else return 1; fi
+}
+
+# Installs what is missing (apt for the servers, npm for s3rver); does nothing when all is there.
+install_missing() {
+  local missing=()
+  [ -x "$PG_BIN/initdb" ] || missing+=(postgresql)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v npm >/dev/null || missing+=(nodejs npm)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v curl >/dev/null || missing+=(curl)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "Installing ${missing[*]} with apt"
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}")
+    as_root "${apt[@]}" >/dev/null 2>&1 \
+      || { as_root apt-get update -q >/dev/null 2>&1 && as_root "${apt[@]}" >/dev/null; } \
+      || die "could not install ${missing[*]}. Run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+  fi
+  # npm ci only when package-lock.json changed since the last install.
+  if [ ! -f "$ROOT/node_modules/.package-lock.json" ] \
+     || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+    say "Installing npm packages (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+  fi
+}
+
+# PostgreSQL refuses to run as root: as root, its programs run as the `postgres` user.
+pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$PG_BIN/$1" "${@:2}"
+  else "$PG_BIN/$1" "${@:2}"; fi
+}
+
+# start_postgres DIR PORT: creates the cluster on first use, then starts it (if not running).
+start_postgres() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres "$dir"
+    runuser -u postgres -- test -x "$dir" \
+      || die "the postgres user cannot reach $dir: make its parent folders traversable (chmod o+x) or clone the repository elsewhere"
+  fi
+  chmod 700 "$dir"
+  if [ ! -s "$dir/PG_VERSION" ]; then
+    say "Creating a PostgreSQL cluster in ${dir#"$ROOT"/}"
+    pg initdb -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null \
+      || die "initdb failed"
+  fi
+  if ! pg pg_ctl -D "$dir" status >/dev/null 2>&1; then
+    pg pg_ctl -D "$dir" -l "$dir/server.log" -w -t 30 \
+      -o "-p $port -c listen_addresses=127.0.0.1 -k $dir" start >/dev/null \
+      || { tail -n 5 "$dir/server.log" >&2; die "PostgreSQL did not start on port $port"; }
+  fi
+}
+
+stop_postgres() { pg pg_ctl -D "$1" -m fast -w stop >/dev/null 2>&1 || true; }
+
+# psql_admin PORT SQL: runs SQL as the superuser of a local cluster.
+psql_admin() { psql -X -q -h 127.0.0.1 -p "$1" -U postgres -d postgres -v ON_ERROR_STOP=1 -tAc "$2"; }
+
+ensure_database() {
+  [ "$(psql_admin "$1" "select 1 from pg_database where datname = '$2'")" = 1 ] \
+    || psql_admin "$1" "create database \"$2\""
+}
+
+recreate_database() {
+  psql_admin "$1" "drop database if exists \"$2\" with (force)" && psql_admin "$1" "create database \"$2\""
+}
+
+# start_redis DIR PORT [TLS_PORT]: no persistence, like a cache; sessions survive a restart of the
+# app, not of this local Redis. With TLS_PORT it also speaks TLS there with a self-signed
+# certificate, as Heroku Redis does on rediss://.
+start_redis() {
+  local dir=$1 port=$2 tls_port=${3:-} tls=()
+  mkdir -p "$dir"
+  redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+  if [ -n "$tls_port" ]; then
+    [ -f "$dir/tls.crt" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
+      -keyout "$dir/tls.key" -out "$dir/tls.crt" >/dev/null 2>&1 || die "openssl could not make a certificate"
+    tls=(--tls-port "$tls_port" --tls-cert-file "$dir/tls.crt" --tls-key-file "$dir/tls.key" --tls-auth-clients no)
+  fi
+  redis-server --bind 127.0.0.1 --port "$port" "${tls[@]}" --save '' --appendonly no --daemonize yes \
+    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null \
+    || die "Redis did not start on port $port"
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "Redis did not answer on port $port"
+}
+
+stop_redis() { redis-cli -p "$1" shutdown nosave >/dev/null 2>&1 || true; }
+
+# start_s3 DIR PORT: s3rver with the bucket and its CORS rule (browser uploads) configured.
+start_s3() {
+  local dir=$1 port=$2
+  mkdir -p "$dir/data"
+  curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1 && return 0
+  "$ROOT/node_modules/.bin/s3rver" -d "$dir/data" -a 127.0.0.1 -p "$port" --silent \
+    --configure-bucket "$S3_BUCKET_NAME" "$ROOT/bin/lib/s3-cors.xml" >"$dir/s3rver.log" 2>&1 &
+  echo $! >"$dir/s3rver.pid"
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  tail -n 5 "$dir/s3rver.log" >&2
+  die "s3rver did not answer on port $port"
+}
+
+stop_s3() { [ -f "$1/s3rver.pid" ] && kill "$(cat "$1/s3rver.pid")" 2>/dev/null; rm -f "$1/s3rver.pid"; }
+
+# The exact command Heroku's .NET buildpack runs; PublishDir may be overridden.
+publish() {
+  local log
+  log=$(mktemp)
+  dotnet publish "$ROOT/Campaign.slnx" --runtime linux-x64 -c Release --nologo -v q \
+    -p:PublishDir="${1:-bin/publish}" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; die "dotnet publish failed"; }
+  rm -f "$log"
+}
