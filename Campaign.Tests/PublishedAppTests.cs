@@ -15,7 +15,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
     Dictionary<string, string?> HerokuEnvironment(string dyno) =>
         new()
         {
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["ASPNETCORE_ENVIRONMENT"] = "Staging",
             ["DYNO"] = dyno,
             ["DATABASE_URL"] = TestServices.DatabaseUrl,
             ["REDIS_URL"] = TestServices.RedisUrl,
@@ -51,7 +51,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         Assert.Contains("Hello", hello);
         await web.WaitForOutput(
-            "method=GET path=/readyz status=200 service=",
+            "out: info Campaign.Requests: method=GET path=/readyz status=200 service=",
             TimeSpan.FromSeconds(5)
         );
         Assert.Contains("request_id=f3c1e0a2-router", web.Output);
@@ -65,6 +65,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
         using var clock = new PublishedApp(HerokuEnvironment("clock.1"), "clock");
 
         await clock.WaitForOutput("clock started", Patience);
+        await clock.WaitForOutput("Hosting environment: Staging", Patience);
         Assert.DoesNotContain("Now listening on", clock.Output);
         clock.Terminate();
         Assert.Equal(0, await clock.WaitForExit(TimeSpan.FromSeconds(25)));

@@ -10,8 +10,13 @@ var role = AppRoles.FromArgs(args);
 
 if (role == AppRole.Clock)
 {
-    // The clock serves no HTTP: a plain host, not a web application.
-    var clock = Host.CreateApplicationBuilder(args[1..]);
+    // The clock serves no HTTP: a plain host, not a web application. It reads its environment name
+    // from ASPNETCORE_ENVIRONMENT like the web process, so one config var sets both.
+    var clockConfiguration = new ConfigurationManager();
+    clockConfiguration.AddEnvironmentVariables("ASPNETCORE_");
+    var clock = Host.CreateApplicationBuilder(
+        new HostApplicationBuilderSettings { Args = args[1..], Configuration = clockConfiguration }
+    );
     AddCampaignServices(clock);
     clock.Services.AddHostedService<ClockProcess>();
     await clock.Build().RunAsync();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Console;
 
 namespace Campaign.Platform;
@@ -11,17 +12,47 @@ public static class Logging
     public static ILoggingBuilder AddCampaignConsole(this ILoggingBuilder logging, AppRole role)
     {
         logging.ClearProviders();
-        logging.AddSimpleConsole(options =>
-        {
-            options.SingleLine = true;
-            // Heroku stamps every line with its own time.
-            options.TimestampFormat = null;
-        });
+        logging.AddConsole(options => options.FormatterName = OneLineFormatter.Name);
+        logging.AddConsoleFormatter<OneLineFormatter, ConsoleFormatterOptions>();
         if (role == AppRole.Command)
             // One-off commands keep stdout for their data (`heroku run ./Campaign ... > file`).
             logging.Services.Configure<ConsoleLoggerOptions>(options =>
                 options.LogToStandardErrorThreshold = LogLevel.Trace
             );
         return logging;
+    }
+}
+
+/// <summary>
+/// <c>info Campaign.Requests: method=GET path=/hello ...</c>: no timestamp (Heroku stamps every
+/// line), no colours, and an exception kept on the same line so that one event stays one line.
+/// </summary>
+sealed class OneLineFormatter() : ConsoleFormatter(Name)
+{
+    public new const string Name = "one-line";
+
+    public override void Write<TState>(
+        in LogEntry<TState> entry,
+        IExternalScopeProvider? scopes,
+        TextWriter writer
+    )
+    {
+        var message = entry.Formatter(entry.State, entry.Exception);
+        if (entry.Exception is { } exception)
+            message += $" exception=\"{exception}\"";
+        var level = entry.LogLevel switch
+        {
+            LogLevel.Trace => "trce",
+            LogLevel.Debug => "dbug",
+            LogLevel.Information => "info",
+            LogLevel.Warning => "warn",
+            LogLevel.Error => "fail",
+            _ => "crit",
+        };
+        writer.Write(level);
+        writer.Write(' ');
+        writer.Write(entry.Category);
+        writer.Write(": ");
+        writer.WriteLine(message.ReplaceLineEndings(" | "));
     }
 }
