@@ -70,7 +70,7 @@ start_postgres() {
 stop_postgres() { pg pg_ctl -D "$1" -m fast -w stop >/dev/null 2>&1 || true; }
 
 # psql_admin PORT SQL: runs SQL as the superuser of a local cluster.
-psql_admin() { psql -X -q -h 127.0.0.1 -p "$1" -U postgres -d postgres -v ON_ERROR_STOP=1 -tAc "$2"; }
+psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -h 127.0.0.1 -p "$1" -U postgres -d postgres -v ON_ERROR_STOP=1 -tAc "$2"; }
 
 ensure_database() {
   [ "$(psql_admin "$1" "select 1 from pg_database where datname = '$2'")" = 1 ] \
