@@ -1,8 +1,10 @@
 using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using StackExchange.Redis;
 
 namespace Campaign.Tests;
 
@@ -18,7 +20,29 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
     public CampaignApp()
         : this(new Dictionary<string, string>()) { }
 
-    CampaignApp(IReadOnlyDictionary<string, string> overrides) => this.overrides = overrides;
+    CampaignApp(IReadOnlyDictionary<string, string> overrides, bool kestrel = false)
+    {
+        this.overrides = overrides;
+        if (kestrel)
+        {
+            UseKestrel(0);
+            StartServer();
+        }
+        else
+            // Cookies are Secure outside Development: talk to the app as over HTTPS, as on Heroku.
+            ClientOptions.BaseAddress = new Uri("https://localhost");
+    }
+
+    /// <summary>
+    /// The app on Kestrel and a real loopback port, for what the in-memory test server does not do
+    /// (request size limits) and for a browser.
+    /// </summary>
+    public static CampaignApp OnKestrel(Dictionary<string, string> overrides) =>
+        new(overrides, kestrel: true);
+
+    public SendGridStub SendGrid { get; } = new();
+
+    public TestClock Clock { get; } = new();
 
     /// <summary>Another host of the app, with some settings changed; not started until used.</summary>
     public static CampaignApp With(Dictionary<string, string> overrides) => new(overrides);
@@ -33,6 +57,12 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("DATABASE_URL", TestServices.DatabaseUrl);
         builder.UseSetting("REDIS_URL", TestServices.RedisUrl);
         builder.UseSetting("DATABASE_SCHEMA", Schema);
+        builder.UseSetting("APP_BASE_URL", "https://campaign.example.test");
+        builder.UseSetting("SENDGRID_API_KEY", "SG.test-key");
+        builder.UseSetting("SENDGRID_API_URL", SendGrid.Url);
+        builder.UseSetting("MAIL_FROM", "Campaign <campaign@example.test>");
+        builder.UseSetting("RATE_LIMIT_PER_MINUTE", "1000");
+        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
         foreach (var (name, value) in overrides)
             builder.UseSetting(name, value);
     }
@@ -40,8 +70,29 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
     public async Task InitializeAsync() =>
         await Store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
 
-    /// <summary>Every test starts from empty tables.</summary>
-    public Task ResetAsync() => Store.Advanced.ResetAllData();
+    /// <summary>Every test starts from empty tables, a Redis without sessions or counters, no mail and the real time.</summary>
+    public async Task ResetAsync()
+    {
+        await Store.Advanced.ResetAllData();
+        await ForgetRedisKeysButTheDataProtectionKeys();
+        SendGrid.Reset();
+        Clock.Offset = TimeSpan.Zero;
+    }
+
+    public IDocumentSession Session() => Store.LightweightSession();
+
+    // Every host of the app must keep reading what the others signed, as every dyno does.
+    async Task ForgetRedisKeysButTheDataProtectionKeys()
+    {
+        var redis = Services.GetRequiredService<IConnectionMultiplexer>();
+        var db = redis.GetDatabase();
+        foreach (var server in redis.GetServers())
+        {
+            var keys = server.KeysAsync(db.Database).Where(k => k != "data-protection-keys");
+            await foreach (var key in keys)
+                await db.KeyDeleteAsync(key);
+        }
+    }
 
     async Task IAsyncLifetime.DisposeAsync()
     {
@@ -53,6 +104,12 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
             await db.CreateCommand($"drop schema if exists {Schema} cascade")
                 .ExecuteNonQueryAsync();
         await DisposeAsync();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await SendGrid.DisposeAsync();
     }
 }
 

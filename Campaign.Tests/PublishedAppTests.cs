@@ -20,6 +20,10 @@ public sealed class PublishedAppTests : IAsyncLifetime
             ["DATABASE_URL"] = TestServices.DatabaseUrl,
             ["REDIS_URL"] = TestServices.RedisUrl,
             ["DATABASE_SCHEMA"] = schema,
+            ["APP_BASE_URL"] = "https://campaign.example.test",
+            ["SENDGRID_API_KEY"] = "SG.unused",
+            ["SENDGRID_API_URL"] = "http://127.0.0.1:9",
+            ["MAIL_FROM"] = "campaign@example.test",
         };
 
     [Fact]
@@ -84,6 +88,9 @@ public sealed class PublishedAppTests : IAsyncLifetime
         Assert.NotEqual(0, await web.WaitForExit(Patience));
         Assert.Contains("DATABASE_URL is not set", web.Output);
         Assert.Contains("REDIS_URL is not set", web.Output);
+        Assert.Contains("APP_BASE_URL is not set", web.Output);
+        Assert.Contains("SENDGRID_API_KEY is not set", web.Output);
+        Assert.Contains("MAIL_FROM is not set", web.Output);
         Assert.DoesNotContain("Now listening on", web.Output);
     }
 

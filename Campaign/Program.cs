@@ -1,9 +1,14 @@
 using Campaign;
 using Campaign.Clock;
+using Campaign.Features.Entering;
+using Campaign.Features.SignIn;
+using Campaign.Mail;
 using Campaign.Platform;
 using Carter;
+using Coravel;
 using JasperFx;
 using Marten;
+using Weasel.Core;
 
 // One executable, three roles (Procfile): web, clock, one-off admin commands.
 var role = AppRoles.FromArgs(args);
@@ -18,37 +23,57 @@ if (role == AppRole.Clock)
         new HostApplicationBuilderSettings { Args = args[1..], Configuration = clockConfiguration }
     );
     AddCampaignServices(clock);
+    clock.Services.AddScheduler();
     clock.Services.AddHostedService<ClockProcess>();
-    await clock.Build().RunAsync();
+    var clockHost = clock.Build();
+    clockHost.Services.UseScheduler(Schedule.Define);
+    await clockHost.RunAsync();
     return 0;
 }
 
 var builder = WebApplication.CreateBuilder(args);
-AddCampaignServices(builder);
+var settings = AddCampaignServices(builder);
+builder.Services.AddProxyHeaders();
+builder.Services.AddErrorResponses();
+builder.Services.AddRedisSessions(builder.Environment);
+builder.Services.AddOpenApi();
 builder.Services.AddCarter(configurator: c => c.WithModule<Routes>());
 
 var app = builder.Build();
 app.UseRequestLog();
+if (settings.BehindProxy)
+    app.UseForwardedHeaders();
+app.UseErrorResponses();
+app.UseAuthentication();
 app.MapCarter();
 
-// Runs the web server, or a JasperFx command such as `db-apply`, `db-assert` or `help`.
+// Runs the web server, or a JasperFx command such as `db-apply`, `db-assert` or `mail-sweep`.
 return await app.RunJasperFxCommands(args);
 
-void AddCampaignServices(IHostApplicationBuilder host)
+// What every role shares: settings, logs, backing services, the document store, mail.
+Settings AddCampaignServices(IHostApplicationBuilder host)
 {
     var settings = Settings.Load(host.Configuration, host.Environment);
+    host.Services.AddSingleton(settings);
     host.Logging.AddCampaignConsole(role);
     host.Services.AddBackingServices(settings);
     host.Services.AddMarten(options =>
         {
             options.DatabaseSchemaName = settings.DatabaseSchema;
+            options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
             // Outside Development the schema changes only in the release phase (`db-apply`).
             options.AutoCreateSchemaObjects = host.Environment.IsDevelopment()
                 ? AutoCreate.CreateOrUpdate
                 : AutoCreate.None;
+            Entrant.Configure(options);
+            SignInToken.Configure(options);
+            OutboxMessage.Configure(options);
         })
         .UseNpgsqlDataSource()
         .UseLightweightSessions();
+    host.Services.AddQueue();
+    host.Services.AddMail(settings);
+    return settings;
 }
 
 public partial class Program;

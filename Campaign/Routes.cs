@@ -1,5 +1,9 @@
+using Campaign.Features;
+using Campaign.Features.Entering;
 using Campaign.Features.Health;
 using Campaign.Features.Hello;
+using Campaign.Features.Me;
+using Campaign.Features.SignIn;
 using Carter;
 
 namespace Campaign;
@@ -15,5 +19,46 @@ public sealed class Routes : ICarterModule
         // Operations: liveness for people and monitors, readiness of the backing services
         app.MapGet("/healthz", CheckHealth.Live);
         app.MapGet("/readyz", CheckHealth.Ready);
+
+        // The JSON API (STEPS 2-3): small JSON bodies only, problem details for every error
+        var api = app.MapGroup("/api/v1")
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024));
+        api.ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status405MethodNotAllowed)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status500InternalServerError)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        api.MapGet("/campaign", GetCampaign.Handle)
+            .WithSummary("The campaign: title, period, open or closed, number of entrants");
+        api.MapPost("/entries", SubmitEntry.Handle)
+            .WithSummary(
+                "Enter the campaign (or, for an address already entered, get a sign-in link)"
+            )
+            .AddEndpointFilter<PerClientLimit>()
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        api.MapPost("/session", StartSession.Handle)
+            .WithSummary("Sign in with the token from a mail; answers with the session cookie")
+            .AddEndpointFilter<PerClientLimit>()
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        // (Delegate): a handler taking only HttpContext would otherwise be read as a RequestDelegate.
+        api.MapDelete("/session", (Delegate)EndSession.Handle)
+            .WithSummary("Sign out, everywhere this session is used");
+
+        // Only for a signed-in entrant (Giraffe's mustBeUser >=> handler)
+        var me = api.MapGroup("")
+            .AddEndpointFilter(CurrentEntrant.Require)
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        me.MapGet("/me", GetMe.Handle).WithSummary("The signed-in entrant");
+        me.MapDelete("/me", Withdraw.Handle)
+            .WithSummary(
+                "Withdraw: delete the entrant, their mail and their sessions on every device"
+            );
+
+        // The API's description, pinned by a snapshot test
+        app.MapOpenApi();
     }
 }

@@ -18,7 +18,16 @@ public sealed class SettingsTests
     {
         var error = Assert.Throws<ConfigurationException>(() => Load("Production", []));
 
-        Assert.Equal(["DATABASE_URL is not set", "REDIS_URL is not set"], error.Problems);
+        Assert.Equal(
+            [
+                "DATABASE_URL is not set",
+                "REDIS_URL is not set",
+                "APP_BASE_URL is not set",
+                "SENDGRID_API_KEY is not set",
+                "MAIL_FROM is not set",
+            ],
+            error.Problems
+        );
         Assert.Contains("heroku config:set", error.Message);
     }
 
@@ -43,6 +52,9 @@ public sealed class SettingsTests
                 "DB_POOL_SIZE must be a whole number from 1 to 500",
                 "DATABASE_SCHEMA must be a lower-case PostgreSQL schema name",
                 "REDIS_URL is not set",
+                "APP_BASE_URL is not set",
+                "SENDGRID_API_KEY is not set",
+                "MAIL_FROM is not set",
             ],
             error.Problems
         );
@@ -68,6 +80,9 @@ public sealed class SettingsTests
                 ["REDIS_URL"] = "rediss://:p@cache.example.com:6380",
                 ["DB_POOL_SIZE"] = "7",
                 ["DYNO"] = "web.2",
+                ["APP_BASE_URL"] = "https://campaign.example.com/",
+                ["SENDGRID_API_KEY"] = "SG.key",
+                ["MAIL_FROM"] = "Campaign <campaign@example.com>",
             }
         );
 
@@ -76,6 +91,84 @@ public sealed class SettingsTests
             (7, "campaign web.2", "public"),
             (database.MaxPoolSize, database.ApplicationName, settings.DatabaseSchema)
         );
+    }
+
+    [Fact]
+    public void Development_needs_no_mail_configuration_and_delivers_to_the_local_mailbox()
+    {
+        var settings = Load(
+            "Development",
+            new()
+            {
+                ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:15432/campaign",
+                ["REDIS_URL"] = "redis://127.0.0.1:16379",
+                ["APP_BASE_URL"] = "http://localhost:5000",
+            }
+        );
+
+        Assert.Null(settings.Mail.SendGridApiKey);
+        Assert.Equal("campaign@example.test", settings.Mail.From.Address);
+    }
+
+    [Fact]
+    public void The_campaign_period_is_read_in_the_campaign_time_zone()
+    {
+        var settings = Load(
+            "Production",
+            new()
+            {
+                ["DATABASE_URL"] = "postgres://u:p@db.example.com/app",
+                ["REDIS_URL"] = "redis://cache.example.com",
+                ["APP_BASE_URL"] = "https://campaign.example.com",
+                ["SENDGRID_API_KEY"] = "SG.key",
+                ["MAIL_FROM"] = "campaign@example.com",
+                ["CAMPAIGN_STARTS_AT"] = "2026-12-01T10:00",
+                ["CAMPAIGN_ENDS_AT"] = "2026-12-25",
+            }
+        );
+
+        Assert.Equal(DateTimeOffset.Parse("2026-12-01T01:00:00Z"), settings.Campaign.StartsAt);
+        Assert.Equal(DateTimeOffset.Parse("2026-12-24T15:00:00Z"), settings.Campaign.EndsAt);
+        Assert.Equal("Asia/Tokyo", settings.Campaign.TimeZone.Id);
+    }
+
+    [Theory]
+    [InlineData(
+        "CAMPAIGN_TIME_ZONE",
+        "Mars/Olympus",
+        "CAMPAIGN_TIME_ZONE is not a known time zone (use an IANA name like Asia/Tokyo)"
+    )]
+    [InlineData(
+        "CAMPAIGN_STARTS_AT",
+        "next monday",
+        "CAMPAIGN_STARTS_AT must be a local date and time like 2026-12-01T10:00 (in CAMPAIGN_TIME_ZONE)"
+    )]
+    [InlineData(
+        "APP_BASE_URL",
+        "campaign.example.com",
+        "APP_BASE_URL must be an absolute http(s) URL without a query, like https://campaign.example.com"
+    )]
+    [InlineData(
+        "MAIL_FROM",
+        "Campaign",
+        "MAIL_FROM must be an address like campaign@example.com or Campaign <campaign@example.com>"
+    )]
+    [InlineData(
+        "RATE_LIMIT_PER_MINUTE",
+        "-1",
+        "RATE_LIMIT_PER_MINUTE must be a whole number from 0 to 100000"
+    )]
+    public void Malformed_values_are_named_with_what_is_expected(
+        string name,
+        string value,
+        string problem
+    )
+    {
+        var error = Assert.Throws<ConfigurationException>(() =>
+            Load("Production", new() { [name] = value })
+        );
+
+        Assert.Contains(problem, error.Problems);
     }
 
     sealed class Environment(string name) : IHostEnvironment

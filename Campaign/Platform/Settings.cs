@@ -1,3 +1,4 @@
+using System.Net.Mail;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -11,7 +12,12 @@ namespace Campaign.Platform;
 public sealed record Settings(
     string DatabaseConnectionString,
     string DatabaseSchema,
-    ConfigurationOptions Redis
+    ConfigurationOptions Redis,
+    Uri AppBaseUrl,
+    MailSettings Mail,
+    CampaignSettings Campaign,
+    int RateLimitPerMinute,
+    bool BehindProxy
 )
 {
     /// <summary>
@@ -20,12 +26,40 @@ public sealed record Settings(
     /// </summary>
     public static Settings Load(IConfiguration config, IHostEnvironment environment)
     {
+        var development = environment.IsDevelopment();
         var env = new EnvironmentReader(config);
         var database = env.Required("DATABASE_URL", DatabaseUrl.Parse);
         var poolSize = env.Optional("DB_POOL_SIZE", 5, WholeNumber(1, 500));
         var schema = env.Optional("DATABASE_SCHEMA", "public", SqlIdentifier);
         var redis = env.Required("REDIS_URL", RedisUrl.Parse);
         var dyno = env.Optional("DYNO", "local", value => value);
+        var baseUrl = env.Required("APP_BASE_URL", AbsoluteHttpUrl);
+        // Without a SendGrid key, Development delivers mail to the local mailbox page /dev/mail.
+        var sendGridKey = development
+            ? env.Optional<string?>("SENDGRID_API_KEY", null, value => value)
+            : env.Required("SENDGRID_API_KEY", value => value);
+        var mailFrom = development
+            ? env.Optional(
+                "MAIL_FROM",
+                new MailAddress("campaign@example.test", "Campaign"),
+                MailFrom
+            )
+            : env.Required("MAIL_FROM", MailFrom);
+        var sendGridUrl = env.Optional<Uri?>("SENDGRID_API_URL", null, AbsoluteHttpUrl);
+        var timeZone = env.Optional(
+            "CAMPAIGN_TIME_ZONE",
+            TimeZoneInfo.FindSystemTimeZoneById("Asia/Tokyo"),
+            TimeZone
+        );
+        var startsAt = env.Optional<DateTime?>("CAMPAIGN_STARTS_AT", null, v => LocalDateTime(v));
+        var endsAt = env.Optional<DateTime?>("CAMPAIGN_ENDS_AT", null, v => LocalDateTime(v));
+        var rateLimit = env.Optional("RATE_LIMIT_PER_MINUTE", 20, WholeNumber(0, 100_000));
+        // On Heroku (DYNO is set) the router is in front; bin/dev's nginx says so explicitly.
+        var behindProxy =
+            config["DYNO"] is { Length: > 0 }
+            || env.Optional("TRUST_FORWARDED_HEADERS", false, Boolean);
+        if (startsAt is { } start && endsAt is { } end && end <= start)
+            env.Problems.Add("CAMPAIGN_ENDS_AT must be later than CAMPAIGN_STARTS_AT");
 
         if (env.Problems.Count > 0)
             throw new ConfigurationException(environment.EnvironmentName, env.Problems);
@@ -37,8 +71,68 @@ public sealed record Settings(
         database.Timeout = 5;
         database.CommandTimeout = 10;
         database.ApplicationName = $"campaign {dyno}";
-        return new Settings(database.ConnectionString, schema, redis!);
+        return new Settings(
+            database.ConnectionString,
+            schema,
+            redis!,
+            baseUrl!,
+            new MailSettings(sendGridKey, mailFrom!, sendGridUrl),
+            new CampaignSettings(At(startsAt, timeZone), At(endsAt, timeZone), timeZone),
+            rateLimit,
+            behindProxy
+        );
     }
+
+    static bool Boolean(string value) =>
+        bool.TryParse(value, out var flag)
+            ? flag
+            : throw new FormatException("must be true or false");
+
+    static DateTimeOffset? At(DateTime? local, TimeZoneInfo zone) =>
+        local is { } time ? new DateTimeOffset(time, zone.GetUtcOffset(time)) : null;
+
+    static Uri AbsoluteHttpUrl(string value) =>
+        Uri.TryCreate(value.TrimEnd('/'), UriKind.Absolute, out var uri)
+        && uri.Scheme is "http" or "https"
+        && uri.Query.Length == 0
+            ? uri
+            : throw new FormatException(
+                "must be an absolute http(s) URL without a query, like https://campaign.example.com"
+            );
+
+    static MailAddress MailFrom(string value)
+    {
+        try
+        {
+            return new MailAddress(value);
+        }
+        catch (FormatException)
+        {
+            throw new FormatException(
+                "must be an address like campaign@example.com or Campaign <campaign@example.com>"
+            );
+        }
+    }
+
+    static TimeZoneInfo TimeZone(string value) =>
+        TimeZoneInfo.TryFindSystemTimeZoneById(value, out var zone)
+            ? zone
+            : throw new FormatException(
+                "is not a known time zone (use an IANA name like Asia/Tokyo)"
+            );
+
+    static DateTime LocalDateTime(string value) =>
+        DateTime.TryParseExact(
+            value,
+            ["yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd"],
+            System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.None,
+            out var time
+        )
+            ? DateTime.SpecifyKind(time, DateTimeKind.Unspecified)
+            : throw new FormatException(
+                "must be a local date and time like 2026-12-01T10:00 (in CAMPAIGN_TIME_ZONE)"
+            );
 
     static Func<string, int> WholeNumber(int min, int max) =>
         value =>
@@ -51,6 +145,17 @@ public sealed record Settings(
             ? value
             : throw new FormatException("must be a lower-case PostgreSQL schema name");
 }
+
+/// <summary>How mail leaves: SendGrid's API (with an optional other host, such as a local stub), or
+/// in Development without a key, the local mailbox.</summary>
+public sealed record MailSettings(string? SendGridApiKey, MailAddress From, Uri? SendGridApiUrl);
+
+/// <summary>The campaign's period (open when a bound is unset) and the time zone it is told in.</summary>
+public sealed record CampaignSettings(
+    DateTimeOffset? StartsAt,
+    DateTimeOffset? EndsAt,
+    TimeZoneInfo TimeZone
+);
 
 /// <summary>Reads variables and collects every problem instead of stopping at the first.</summary>
 sealed class EnvironmentReader(IConfiguration config)

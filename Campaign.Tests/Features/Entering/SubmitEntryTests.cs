@@ -1,0 +1,231 @@
+using System.Net;
+using Campaign.Features.Entering;
+using Campaign.Mail;
+using Marten;
+using Snapshooter.Xunit;
+
+namespace Campaign.Tests.Features.Entering;
+
+[Collection(nameof(CampaignApp))]
+public sealed class SubmitEntryTests(CampaignApp app) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    async Task<IReadOnlyList<Entrant>> Entrants()
+    {
+        await using var session = app.Store.QuerySession();
+        return await session.Query<Entrant>().ToListAsync();
+    }
+
+    [Fact]
+    public async Task Entering_stores_a_pending_entrant_and_mails_a_confirmation_link()
+    {
+        using var client = app.CreateClient();
+
+        var response = await client.Enter("Taro@Example.jp", locale: "ja");
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Snapshot.Match(await response.Json());
+        var entrant = Assert.Single(await Entrants());
+        Assert.Equal(
+            ("Taro@Example.jp", "山田 太郎", EntrantStatus.Pending, "ja", Terms.Version),
+            (
+                entrant.Email,
+                entrant.DisplayName,
+                entrant.Status,
+                entrant.Locale,
+                entrant.TermsVersion
+            )
+        );
+        var mail = await app.SendGrid.WaitForMail("Taro@Example.jp");
+        Assert.StartsWith("【キャンペーン】ご応募ありがとうございます", mail.Subject);
+        Assert.Equal(43, mail.Token.Length);
+        Assert.Equal("Bearer SG.test-key", mail.Authorization);
+    }
+
+    [Fact]
+    public async Task Entering_again_with_the_same_address_in_another_case_keeps_one_entrant_and_mails_a_sign_in_link()
+    {
+        using var client = app.CreateClient();
+        var first = await client.Enter("taro@example.jp", displayName: "山田 太郎");
+
+        var second = await client.Enter(
+            "ＴＡＲＯ＠ｅｘａｍｐｌｅ．ｊｐ",
+            displayName: "なりすまし"
+        );
+
+        // From outside, nothing tells that the address had entered before.
+        Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
+        Assert.Equal(
+            await first.Content.ReadAsStringAsync(),
+            await second.Content.ReadAsStringAsync()
+        );
+        var entrant = Assert.Single(await Entrants());
+        Assert.Equal("山田 太郎", entrant.DisplayName);
+        await app.SendGrid.WaitForMail("TARO@example.jp", count: 2);
+        Assert.Equal(
+            [
+                "【キャンペーン】ご応募ありがとうございます：応募を確定してください",
+                "【キャンペーン】サインイン用のリンクです",
+            ],
+            app.SendGrid.MailsTo("taro@example.jp").Select(m => m.Subject).Order()
+        );
+    }
+
+    [Fact]
+    public async Task Concurrent_entries_of_one_address_keep_exactly_one_entrant_and_at_most_three_mails()
+    {
+        using var client = app.CreateClient();
+
+        var responses = await Task.WhenAll(
+            Enumerable
+                .Range(0, 10)
+                .Select(i => client.Enter(i % 2 == 0 ? "hanako@example.jp" : "HANAKO@example.jp"))
+        );
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Accepted, r.StatusCode));
+        Assert.Single(await Entrants());
+        await app.SendGrid.WaitForMail("hanako@example.jp", count: 3);
+        await using var session = app.Store.QuerySession();
+        Assert.Equal(3, await session.Query<OutboxMessage>().CountAsync());
+    }
+
+    [Fact]
+    public async Task The_mail_cap_holds_back_a_fourth_mail_in_15_minutes_without_changing_the_answer()
+    {
+        using var client = app.CreateClient();
+        for (var i = 0; i < 3; i++)
+            await client.Enter("jiro@example.jp");
+
+        var fourth = await client.Enter("jiro@example.jp");
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+        var later = await client.Enter("jiro@example.jp");
+
+        Assert.Equal(HttpStatusCode.Accepted, fourth.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, later.StatusCode);
+        await app.SendGrid.WaitForMail("jiro@example.jp", count: 4);
+        await Task.Delay(1500); // a fifth mail, if the cap leaked, would be delivered by now
+        Assert.Equal(4, app.SendGrid.MailsTo("jiro@example.jp").Count);
+    }
+
+    [Fact]
+    public async Task Outside_the_campaign_period_entering_answers_409_campaign_closed()
+    {
+        await using var closed = CampaignApp.With(
+            new() { ["CAMPAIGN_ENDS_AT"] = "2020-01-31T23:59" }
+        );
+        await closed.InitializeAsync();
+        using var client = closed.CreateClient();
+
+        var response = await client.Enter("late@example.jp", locale: "en");
+
+        Snapshot.Match(await response.Problem(HttpStatusCode.Conflict));
+        await using var session = closed.Store.QuerySession();
+        Assert.Equal(0, await session.Query<Entrant>().CountAsync());
+        await ((IAsyncLifetime)closed).DisposeAsync();
+    }
+
+    public static TheoryData<string, string, string> BadBodies =>
+        new()
+        {
+            { "malformed JSON", """{"email": "a@example.jp", """, "application/json" },
+            {
+                "wrong type",
+                """{"email": 42, "displayName": "x", "consent": true}""",
+                "application/json"
+            },
+            {
+                "consent as text",
+                """{"email": "a@example.jp", "displayName": "x", "consent": "yes"}""",
+                "application/json"
+            },
+            { "a JSON null", "null", "application/json" },
+            { "an empty body", "", "application/json" },
+        };
+
+    [Theory]
+    [MemberData(nameof(BadBodies))]
+    public async Task A_body_that_cannot_be_read_is_a_400_problem_and_stores_nothing(
+        string _,
+        string body,
+        string contentType
+    )
+    {
+        using var client = app.CreateClient();
+
+        var problem = await (await client.PostRaw("/api/v1/entries", body, contentType)).Problem(
+            HttpStatusCode.BadRequest
+        );
+
+        Assert.Equal(400, (int)problem["status"]!);
+        Assert.False(string.IsNullOrEmpty((string?)problem["detail"]));
+        Assert.Empty(await Entrants());
+    }
+
+    [Fact]
+    public async Task A_body_that_is_not_JSON_is_a_415_problem()
+    {
+        using var client = app.CreateClient();
+
+        var response = await client.PostRaw(
+            "/api/v1/entries",
+            "email=a@example.jp",
+            "application/x-www-form-urlencoded"
+        );
+
+        await response.Problem(HttpStatusCode.UnsupportedMediaType);
+        Assert.Empty(await Entrants());
+    }
+
+    [Fact]
+    public async Task A_body_over_16_KiB_is_a_413_problem()
+    {
+        await using var kestrel = CampaignApp.OnKestrel(new() { ["DATABASE_SCHEMA"] = app.Schema });
+        using var client = kestrel.CreateClient();
+        var huge =
+            $$"""{"email": "a@example.jp", "displayName": "{{new string('あ', 20_000)}}", "consent": true}""";
+
+        var response = await client.PostRaw("/api/v1/entries", huge);
+
+        await response.Problem(HttpStatusCode.RequestEntityTooLarge);
+        Assert.Empty(await Entrants());
+    }
+
+    [Fact]
+    public async Task Invalid_fields_are_a_422_problem_with_an_error_for_each_field()
+    {
+        using var client = app.CreateClient();
+
+        var response = await client.PostRaw(
+            "/api/v1/entries",
+            """{"email": "taro@example.jp\r\nBcc: x@example.jp", "displayName": "山田\u0007太郎", "consent": false, "locale": "en"}"""
+        );
+
+        Snapshot.Match(await response.Problem(HttpStatusCode.UnprocessableEntity));
+        Assert.Empty(await Entrants());
+        Assert.Empty(app.SendGrid.Requests);
+    }
+
+    [Fact]
+    public async Task Too_many_entries_from_one_client_in_a_minute_answer_429_with_Retry_After()
+    {
+        await using var limited = CampaignApp.With(new() { ["RATE_LIMIT_PER_MINUTE"] = "2" });
+        await limited.InitializeAsync();
+        using var client = limited.CreateClient();
+
+        var answers = new List<HttpResponseMessage>();
+        for (var i = 0; i < 3; i++)
+            answers.Add(await client.Enter($"user{i}-{Guid.NewGuid():N}@example.jp"));
+
+        Assert.Equal(
+            [HttpStatusCode.Accepted, HttpStatusCode.Accepted],
+            answers.Take(2).Select(a => a.StatusCode)
+        );
+        var problem = await answers[2].Problem(HttpStatusCode.TooManyRequests);
+        Assert.Equal("/problems/too-many-requests", (string)problem["type"]!);
+        Assert.InRange(int.Parse(answers[2].Headers.RetryAfter!.ToString()), 1, 60);
+        await ((IAsyncLifetime)limited).DisposeAsync();
+    }
+}

@@ -1,0 +1,45 @@
+using System.Net;
+using Campaign.Features.Entering;
+using Campaign.Mail;
+using Marten;
+
+namespace Campaign.Tests.Features.Me;
+
+[Collection(nameof(CampaignApp))]
+public sealed class WithdrawTests(CampaignApp app) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task Withdrawing_deletes_the_entrant_their_mail_and_their_sessions_on_every_device()
+    {
+        using var phone = app.CreateClient();
+        using var laptop = app.CreateClient();
+        await phone.Enter("taro@example.jp");
+        await phone.SignIn((await app.SendGrid.WaitForMail("taro@example.jp")).Token);
+        await phone.Enter("taro@example.jp");
+        await laptop.SignIn((await app.SendGrid.WaitForMail("taro@example.jp", 2)).Token);
+        Assert.Equal(HttpStatusCode.OK, (await laptop.GetAsync("/api/v1/me")).StatusCode);
+
+        var withdraw = await phone.DeleteAsync("/api/v1/me");
+
+        Assert.Equal(HttpStatusCode.NoContent, withdraw.StatusCode);
+        await (await laptop.GetAsync("/api/v1/me")).Problem(HttpStatusCode.Unauthorized);
+        await (await phone.GetAsync("/api/v1/me")).Problem(HttpStatusCode.Unauthorized);
+        await using var session = app.Store.QuerySession();
+        Assert.Equal(0, await session.Query<Entrant>().CountAsync());
+        Assert.Equal(0, await session.Query<OutboxMessage>().CountAsync());
+    }
+
+    [Fact]
+    public async Task Withdrawing_needs_a_session()
+    {
+        using var client = app.CreateClient();
+
+        var response = await client.DeleteAsync("/api/v1/me");
+
+        await response.Problem(HttpStatusCode.Unauthorized);
+    }
+}

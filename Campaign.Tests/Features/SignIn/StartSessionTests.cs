@@ -1,0 +1,150 @@
+using System.Net;
+using Campaign.Features.Entering;
+using Marten;
+using Snapshooter;
+using Snapshooter.Xunit;
+
+namespace Campaign.Tests.Features.SignIn;
+
+[Collection(nameof(CampaignApp))]
+public sealed class StartSessionTests(CampaignApp app) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    async Task<string> TokenFor(HttpClient client, string email, int mail = 1)
+    {
+        await client.Enter(email);
+        return (await app.SendGrid.WaitForMail(email, mail)).Token;
+    }
+
+    [Fact]
+    public async Task The_whole_flow_enter_mail_token_session_me_sign_out()
+    {
+        using var client = app.CreateClient();
+        var token = await TokenFor(client, "taro@example.jp");
+
+        var signIn = await client.SignIn(token);
+        var me = await client.GetAsync("/api/v1/me");
+        var signOut = await client.DeleteAsync("/api/v1/session");
+        var afterSignOut = await client.GetAsync("/api/v1/me");
+
+        Assert.Equal(HttpStatusCode.NoContent, signIn.StatusCode);
+        var cookie = Assert.Single(signIn.Headers.GetValues("Set-Cookie"));
+        Assert.Contains("campaign_session=", cookie);
+        Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("secure", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=lax", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+        var body = await me.Json();
+        Assert.True(Guid.TryParse((string?)body["id"], out _));
+        Assert.True((DateTime)body["confirmedAt"]! >= (DateTime)body["enteredAt"]!);
+        body["id"] = body["enteredAt"] = body["confirmedAt"] = "(checked above)";
+        Snapshot.Match(body);
+        Assert.Equal(HttpStatusCode.NoContent, signOut.StatusCode);
+        Snapshot.Match(
+            await afterSignOut.Problem(HttpStatusCode.Unauthorized),
+            new SnapshotNameExtension("signed-out")
+        );
+    }
+
+    [Fact]
+    public async Task The_first_sign_in_confirms_the_entry()
+    {
+        using var client = app.CreateClient();
+        var token = await TokenFor(client, "taro@example.jp");
+
+        await client.SignIn(token);
+
+        await using var session = app.Store.QuerySession();
+        var entrant = await session.Query<Entrant>().SingleAsync();
+        Assert.Equal(EntrantStatus.Confirmed, entrant.Status);
+        Assert.NotNull(entrant.ConfirmedAt);
+    }
+
+    [Fact]
+    public async Task A_token_works_once()
+    {
+        using var client = app.CreateClient();
+        var token = await TokenFor(client, "taro@example.jp");
+        await client.SignIn(token);
+
+        using var other = app.CreateClient();
+        var again = await other.SignIn(token);
+
+        Snapshot.Match(await again.Problem(HttpStatusCode.BadRequest));
+    }
+
+    [Fact]
+    public async Task A_token_used_by_two_requests_at_once_signs_in_only_one()
+    {
+        using var client = app.CreateClient();
+        var token = await TokenFor(client, "taro@example.jp");
+
+        var answers = await Task.WhenAll(
+            Enumerable.Range(0, 6).Select(_ => app.CreateClient().SignIn(token))
+        );
+
+        Assert.Single(answers, a => a.StatusCode == HttpStatusCode.NoContent);
+        Assert.All(
+            answers.Where(a => a.StatusCode != HttpStatusCode.NoContent),
+            a => Assert.Equal(HttpStatusCode.BadRequest, a.StatusCode)
+        );
+    }
+
+    [Fact]
+    public async Task A_token_expires_after_30_minutes()
+    {
+        using var client = app.CreateClient();
+        var token = await TokenFor(client, "taro@example.jp");
+
+        app.Clock.Advance(TimeSpan.FromMinutes(30));
+        var response = await client.SignIn(token);
+
+        await response.Problem(HttpStatusCode.BadRequest);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("not-a-token")]
+    [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    public async Task An_unknown_token_is_refused_like_a_used_one(string token)
+    {
+        using var client = app.CreateClient();
+
+        var response = await client.SignIn(token);
+
+        var problem = await response.Problem(HttpStatusCode.BadRequest);
+        Assert.Equal("/problems/sign-in-token-invalid", (string)problem["type"]!);
+    }
+
+    [Fact]
+    public async Task Each_request_for_a_link_gets_a_new_token()
+    {
+        using var client = app.CreateClient();
+        var first = await TokenFor(client, "taro@example.jp");
+        var second = await TokenFor(client, "taro@example.jp", mail: 2);
+
+        Assert.NotEqual(first, second);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.SignIn(second)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await app.CreateClient().SignIn(first)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_session_survives_a_restart_of_the_app()
+    {
+        using var client = app.CreateClient();
+        var token = await TokenFor(client, "taro@example.jp");
+        var signIn = await client.SignIn(token);
+        var cookie = signIn.Headers.GetValues("Set-Cookie").Single().Split(';')[0];
+
+        // Another host of the app: its own memory, the same PostgreSQL schema and Redis.
+        await using var restarted = CampaignApp.With(new() { ["DATABASE_SCHEMA"] = app.Schema });
+        using var other = restarted.CreateClient();
+        other.DefaultRequestHeaders.Add("Cookie", cookie);
+        var me = await other.GetAsync("/api/v1/me");
+
+        Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+    }
+}

@@ -1,0 +1,170 @@
+using Campaign.Features.Entering;
+using Campaign.Mail;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Campaign.Tests.Mail;
+
+[Collection(nameof(CampaignApp))]
+public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    MailRelay Relay => app.Services.GetRequiredService<MailRelay>();
+
+    async Task<OutboxMessage> Message(string to)
+    {
+        await using var session = app.Session();
+        var entrant = await session.Query<Entrant>().SingleAsync(e => e.Email == to);
+        return await session.Query<OutboxMessage>().SingleAsync(m => m.EntrantId == entrant.Id);
+    }
+
+    /// <summary>Pending messages as the fast path would leave them if the process died: never queued.</summary>
+    async Task<List<Guid>> WriteUnsent(int count)
+    {
+        await using var session = app.Session();
+        var now = app.Clock.GetUtcNow() - TimeSpan.FromMinutes(5);
+        var ids = new List<Guid>();
+        for (var i = 0; i < count; i++)
+        {
+            var entrant = Entrant.Enter(
+                new EntryInput($"e{i}@example.jp", $"Entrant {i}", "ja", false),
+                now
+            );
+            var message = OutboxMessage.For(
+                $"test:{i}",
+                entrant.Id,
+                entrant.Email,
+                new RenderedMail("件名", "<p>本文</p>", "本文"),
+                now,
+                expiresAt: null
+            );
+            session.Insert(entrant);
+            session.Insert(message);
+            ids.Add(message.Id);
+        }
+        await session.SaveChangesAsync();
+        return ids;
+    }
+
+    [Fact]
+    public async Task A_mail_that_fails_to_send_stays_in_the_outbox_and_the_sweep_sends_it_later()
+    {
+        app.SendGrid.Answer(500, 500, 500, 500); // the first try and its three retries
+        using var client = app.CreateClient();
+        await client.Enter("taro@example.jp");
+        await app.SendGrid.WaitForMail("taro@example.jp", count: 4);
+        await WaitUntil(async () => (await Message("taro@example.jp")).Attempts == 1);
+        var failed = await Message("taro@example.jp");
+
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        var handled = await Relay.SweepAsync();
+
+        Assert.Equal(
+            (OutboxStatus.Pending, "SendGrid answered 500"),
+            (failed.Status, failed.LastError)
+        );
+        Assert.Equal(1, handled);
+        var sent = await Message("taro@example.jp");
+        Assert.Equal(OutboxStatus.Sent, sent.Status);
+        Assert.StartsWith("stub-", sent.ProviderMessageId);
+        Assert.Null(sent.Html); // the sign-in link is not kept once sent
+        Assert.Equal(5, app.SendGrid.MailsTo("taro@example.jp").Count);
+        Assert.All(app.SendGrid.Requests, r => Assert.Equal(sent.Id.ToString(), r.OutboxId));
+    }
+
+    [Fact]
+    public async Task A_429_is_retried_after_the_time_SendGrid_asks_for()
+    {
+        app.SendGrid.Answer(429);
+        using var client = app.CreateClient();
+
+        await client.Enter("taro@example.jp");
+
+        await app.SendGrid.WaitForMail("taro@example.jp", count: 2);
+        await WaitUntil(async () => (await Message("taro@example.jp")).Status == OutboxStatus.Sent);
+    }
+
+    [Fact]
+    public async Task A_mail_SendGrid_refuses_with_400_is_not_retried()
+    {
+        app.SendGrid.Answer(400);
+        using var client = app.CreateClient();
+        await client.Enter("taro@example.jp");
+        await WaitUntil(async () =>
+            (await Message("taro@example.jp")).Status == OutboxStatus.Failed
+        );
+
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        await Relay.SweepAsync();
+
+        Assert.Single(app.SendGrid.Requests);
+        Assert.Equal("SendGrid answered 400", (await Message("taro@example.jp")).LastError);
+    }
+
+    [Fact]
+    public async Task Two_relays_sweeping_at_once_send_each_message_exactly_once()
+    {
+        var ids = await WriteUnsent(40);
+        var one = ActivatorUtilities.CreateInstance<MailRelay>(app.Services);
+        var two = ActivatorUtilities.CreateInstance<MailRelay>(app.Services);
+
+        var handled = await Task.WhenAll(one.SweepAsync(), two.SweepAsync());
+
+        Assert.Equal(40, handled.Sum());
+        Assert.Equal(
+            ids.Select(i => i.ToString()).Order(),
+            app.SendGrid.Requests.Select(r => r.OutboxId).Order()
+        );
+    }
+
+    [Fact]
+    public async Task A_message_whose_entrant_withdrew_is_dropped_not_sent()
+    {
+        var id = (await WriteUnsent(1)).Single();
+        await using (var session = app.Session())
+        {
+            var message = await session.LoadAsync<OutboxMessage>(id);
+            session.Delete<Entrant>(message!.EntrantId);
+            await session.SaveChangesAsync();
+        }
+
+        await Relay.SweepAsync();
+
+        Assert.Empty(app.SendGrid.Requests);
+        await using var query = app.Store.QuerySession();
+        var dropped = await query.LoadAsync<OutboxMessage>(id);
+        Assert.Equal(
+            (OutboxStatus.Dropped, "entrant withdrew"),
+            (dropped!.Status, dropped.LastError)
+        );
+    }
+
+    [Fact]
+    public async Task A_sign_in_mail_that_could_not_be_sent_in_30_minutes_is_dropped()
+    {
+        app.SendGrid.Answer(503, 503, 503, 503);
+        using var client = app.CreateClient();
+        await client.Enter("taro@example.jp");
+        await WaitUntil(async () => (await Message("taro@example.jp")).Attempts == 1);
+
+        app.Clock.Advance(TimeSpan.FromMinutes(31));
+        await Relay.SweepAsync();
+
+        Assert.Equal(OutboxStatus.Dropped, (await Message("taro@example.jp")).Status);
+        Assert.Equal(4, app.SendGrid.Requests.Count);
+    }
+
+    static async Task WaitUntil(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new Xunit.Sdk.XunitException("the condition never held");
+            await Task.Delay(100);
+        }
+    }
+}

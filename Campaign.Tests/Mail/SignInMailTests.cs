@@ -1,0 +1,36 @@
+using Campaign.Mail;
+using Snapshooter;
+using Snapshooter.Xunit;
+
+namespace Campaign.Tests.Mail;
+
+public sealed class SignInMailTests
+{
+    static readonly Uri Link = SignInMail.Link(
+        new Uri("https://campaign.example.test"),
+        "dGhpcy1pcy1hLXRlc3QtdG9rZW4tb2YtNDMtY2hhcnM"
+    );
+
+    [Theory]
+    [InlineData("ja", true)]
+    [InlineData("ja", false)]
+    [InlineData("en", true)]
+    [InlineData("en", false)]
+    public void The_sign_in_mail_as_rendered(string locale, bool firstEntry)
+    {
+        var mail = SignInMail.Render(locale, "山田 <太郎>", firstEntry, Link);
+
+        Snapshot.Match(
+            $"Subject: {mail.Subject}\n\n{mail.Text}\n----- HTML -----\n{mail.Html}",
+            new SnapshotNameExtension(locale, firstEntry ? "first-entry" : "again")
+        );
+    }
+
+    [Fact]
+    public void The_token_travels_in_the_fragment_so_no_server_ever_logs_it()
+    {
+        Assert.Equal("", Link.Query);
+        Assert.Equal("/sign-in", Link.AbsolutePath);
+        Assert.StartsWith("#token=", Link.Fragment);
+    }
+}

@@ -1,0 +1,105 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Newtonsoft.Json.Linq;
+
+namespace Campaign.Tests;
+
+/// <summary>
+/// SendGrid's v3 mail API cannot run here, so this local HTTP server stands in for it: it records
+/// every request and answers 202 with an <c>X-Message-Id</c>, or whatever status a test queues.
+/// </summary>
+public sealed class SendGridStub : IAsyncDisposable
+{
+    readonly WebApplication app;
+    readonly ConcurrentQueue<int> statuses = new();
+
+    public ConcurrentQueue<Received> Requests { get; } = new();
+
+    public sealed record Received(JObject Body, string? Authorization)
+    {
+        public string To => (string)Body["personalizations"]![0]!["to"]![0]!["email"]!;
+        public string Subject => (string)Body["subject"]!;
+        public string Text =>
+            (string)Body["content"]!.First(c => (string)c["type"]! == "text/plain")["value"]!;
+        public string OutboxId =>
+            (string)Body["personalizations"]![0]!["custom_args"]!["outbox_id"]!;
+
+        /// <summary>The sign-in token in the mail's link (<c>/sign-in#token=...</c>).</summary>
+        public string Token =>
+            System
+                .Text.RegularExpressions.Regex.Match(Text, "#token=([A-Za-z0-9_-]{43})")
+                .Groups[1]
+                .Value;
+    }
+
+    public SendGridStub()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        app = builder.Build();
+        app.MapPost(
+            "/v3/mail/send",
+            async (HttpContext http) =>
+            {
+                var body = JObject.Parse(
+                    await new StreamReader(http.Request.Body).ReadToEndAsync()
+                );
+                Requests.Enqueue(new Received(body, http.Request.Headers.Authorization));
+                var status = statuses.TryDequeue(out var queued) ? queued : 202;
+                if (status == 202)
+                    http.Response.Headers["X-Message-Id"] = $"stub-{Guid.NewGuid():N}";
+                if (status == 429)
+                    http.Response.Headers.RetryAfter = "1";
+                http.Response.StatusCode = status;
+            }
+        );
+        app.StartAsync().GetAwaiter().GetResult();
+        Url = app
+            .Services.GetRequiredService<IServer>()
+            .Features.Get<IServerAddressesFeature>()!
+            .Addresses.First();
+    }
+
+    public string Url { get; }
+
+    /// <summary>The next requests get these statuses, in order; then 202 again.</summary>
+    public void Answer(params int[] next)
+    {
+        foreach (var status in next)
+            statuses.Enqueue(status);
+    }
+
+    public void Reset()
+    {
+        Requests.Clear();
+        statuses.Clear();
+    }
+
+    public IReadOnlyList<Received> MailsTo(string address) =>
+        [.. Requests.Where(r => string.Equals(r.To, address, StringComparison.OrdinalIgnoreCase))];
+
+    /// <summary>Waits for the fast path (the in-process queue) to deliver.</summary>
+    public async Task<Received> WaitForMail(string address, int count = 1, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (DateTime.UtcNow < deadline)
+        {
+            var mails = MailsTo(address);
+            if (mails.Count >= count)
+                return mails[count - 1];
+            await Task.Delay(50);
+        }
+        throw new Xunit.Sdk.XunitException(
+            $"no mail #{count} to {address} within the time ({Requests.Count} requests in all)"
+        );
+    }
+
+    public ValueTask DisposeAsync() => app.DisposeAsync();
+}

@@ -1,0 +1,17 @@
+using Campaign.Mail;
+using Coravel.Scheduling.Schedule.Interfaces;
+
+namespace Campaign.Clock;
+
+/// <summary>
+/// THE schedule: every piece of timed work, on one screen. Only the clock process (one dyno) runs
+/// it; the work itself is recorded in PostgreSQL, so a restart at any moment loses nothing.
+/// </summary>
+public static class Schedule
+{
+    public static void Define(IScheduler scheduler)
+    {
+        // The outbox's safety net: whatever the web processes' fast path did not send.
+        scheduler.Schedule<SweepOutbox>().EveryMinute().PreventOverlapping(nameof(SweepOutbox));
+    }
+}

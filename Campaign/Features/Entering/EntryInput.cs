@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Campaign.Features.Entering;
+
+/// <summary>
+/// An entry as typed, normalised and checked. Normalisation comes first: Unicode NFKC turns a
+/// full-width <c>＠</c> or digits typed on a Japanese keyboard into ASCII, then spaces are trimmed.
+/// </summary>
+public sealed record EntryInput(string Email, string DisplayName, string Locale, bool CampaignMail)
+{
+    public const int DisplayNameMax = 50;
+    public const int EmailMax = 254;
+
+    /// <summary>Either the normalised input or the errors, field by field, in the entrant's language.</summary>
+    public static (EntryInput? Input, Dictionary<string, string[]> Errors) Check(
+        string? email,
+        string? displayName,
+        bool? consent,
+        bool? campaignMail,
+        string locale
+    )
+    {
+        var errors = new Dictionary<string, string[]>();
+        var normalEmail = Normalize(email);
+        var normalName = Normalize(displayName);
+
+        if (normalEmail.Length == 0)
+            errors["email"] =
+            [
+                Language.Say(
+                    locale,
+                    "メールアドレスを入力してください。",
+                    "Enter your e-mail address."
+                ),
+            ];
+        else if (normalEmail.Length > EmailMax || !IsEmail(normalEmail))
+            errors["email"] =
+            [
+                Language.Say(
+                    locale,
+                    "メールアドレスの形式が正しくありません（例: taro@example.jp）。",
+                    "This is not a valid e-mail address (e.g. taro@example.com)."
+                ),
+            ];
+
+        var length = new StringInfo(normalName).LengthInTextElements;
+        if (length == 0)
+            errors["displayName"] =
+            [
+                Language.Say(locale, "表示名を入力してください。", "Enter a display name."),
+            ];
+        else if (length > DisplayNameMax)
+            errors["displayName"] =
+            [
+                Language.Say(
+                    locale,
+                    $"表示名は{DisplayNameMax}文字以内で入力してください（現在 {length} 文字）。",
+                    $"Use at most {DisplayNameMax} characters for the display name (now {length})."
+                ),
+            ];
+        else if (normalName.Any(IsForbidden))
+            errors["displayName"] =
+            [
+                Language.Say(
+                    locale,
+                    "表示名に改行や制御文字は使えません。",
+                    "The display name cannot contain line breaks or control characters."
+                ),
+            ];
+
+        if (consent != true)
+            errors["consent"] =
+            [
+                Language.Say(
+                    locale,
+                    "応募には利用規約とプライバシーポリシーへの同意が必要です。",
+                    "You need to accept the terms and the privacy policy to enter."
+                ),
+            ];
+
+        return errors.Count > 0
+            ? (null, errors)
+            : (new EntryInput(normalEmail, normalName, locale, campaignMail == true), errors);
+    }
+
+    public static string Normalize(string? text) =>
+        (text ?? "").Normalize(NormalizationForm.FormKC).Trim();
+
+    // The HTML form's rule for e-mail, plus a dot in the domain: plain ASCII, no spaces, no line
+    // breaks (so no header injection), one @.
+    static readonly Regex EmailPattern = new(
+        @"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+        RegexOptions.CultureInvariant
+    );
+
+    static bool IsEmail(string value) =>
+        EmailPattern.IsMatch(value)
+        && !value.StartsWith('.')
+        && !value.Contains("..")
+        && !value.Contains(".@");
+
+    // Control characters, line and paragraph separators, and the bidirectional overrides that can
+    // make a name display as something else. Zero-width joiners stay: emoji need them.
+    static bool IsForbidden(char c) =>
+        char.IsControl(c)
+        || CharUnicodeInfo.GetUnicodeCategory(c)
+            is UnicodeCategory.LineSeparator
+                or UnicodeCategory.ParagraphSeparator
+        || c is >= '\u202A' and <= '\u202E'
+        || c is >= '\u2066' and <= '\u2069';
+}

@@ -1,0 +1,87 @@
+using System.Security.Claims;
+using Campaign.Features.Entering;
+using Campaign.Platform;
+using JasperFx;
+using Marten;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Campaign.Features.SignIn;
+
+/// <summary>
+/// Signing in with the token from a mail: <c>POST /api/v1/session</c> and the <c>/sign-in</c> form.
+/// The token is used once; the first use also confirms the entry. The session itself lives in Redis
+/// (<see cref="RedisSessionStore"/>); the cookie holds only its key.
+/// </summary>
+public static class StartSession
+{
+    public sealed record SessionRequest(string Token);
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> Handle(
+        SessionRequest request,
+        HttpContext http,
+        IDocumentSession session,
+        TimeProvider clock,
+        CancellationToken cancellationToken
+    )
+    {
+        if (await SignIn(request.Token, http, session, clock, cancellationToken))
+            return TypedResults.NoContent();
+        return Problems.TokenInvalid(Language.Of(http));
+    }
+
+    /// <summary>True and signed in, or false for a token that is unknown, used or expired (one answer for all three).</summary>
+    public static async Task<bool> SignIn(
+        string? token,
+        HttpContext http,
+        IDocumentSession session,
+        TimeProvider clock,
+        CancellationToken cancellationToken
+    )
+    {
+        token = token?.Trim();
+        if (!SignInToken.LooksValid(token))
+            return false;
+        var now = clock.GetUtcNow();
+        var stored = await session.LoadAsync<SignInToken>(
+            SignInToken.Hash(token!),
+            cancellationToken
+        );
+        if (stored is null || !stored.TryUse(now))
+            return false;
+        var entrant = await session.LoadAsync<Entrant>(stored.EntrantId, cancellationToken);
+        if (entrant is null)
+            return false;
+
+        entrant.Confirm(now);
+        session.Update(stored);
+        session.Update(entrant);
+        try
+        {
+            await session.SaveChangesAsync(cancellationToken);
+        }
+        catch (ConcurrencyException)
+        {
+            return false; // the same token, used at the same moment by another request
+        }
+
+        await http.SignInAsync(
+            CookieAuthenticationDefaults.AuthenticationScheme,
+            CurrentEntrant.Principal(entrant.Id),
+            new AuthenticationProperties { IsPersistent = true }
+        );
+        return true;
+    }
+}
+
+/// <summary>Signing out: <c>DELETE /api/v1/session</c> and the sign-out button. The session is
+/// deleted from Redis, so it ends on every dyno at once.</summary>
+public static class EndSession
+{
+    public static async Task<NoContent> Handle(HttpContext http)
+    {
+        await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+        return TypedResults.NoContent();
+    }
+}

@@ -1,0 +1,112 @@
+using Marten;
+
+namespace Campaign.Mail;
+
+public enum OutboxStatus
+{
+    Pending,
+    Sent,
+
+    /// <summary>Not sent on purpose: its entrant withdrew, or it expired (a sign-in link is useless after 30 minutes).</summary>
+    Dropped,
+
+    /// <summary>The provider refused it for good (a 4xx other than 429), or it failed too many times.</summary>
+    Failed,
+}
+
+/// <summary>
+/// A mail to send, written in the same transaction as the change that causes it, so no change is
+/// ever left without its mail and no mail goes out for a change that was rolled back. Relays claim a
+/// message with a short lease, send it outside any transaction, then record the outcome. The body is
+/// erased once sent: it may hold a sign-in link.
+/// </summary>
+public sealed class OutboxMessage
+{
+    public const int MaxAttempts = 8;
+
+    public Guid Id { get; set; }
+
+    /// <summary>One message per key: a re-run of whatever wrote it adds nothing.</summary>
+    public required string DedupKey { get; set; }
+    public Guid EntrantId { get; set; }
+    public required string To { get; set; }
+
+    /// <summary>Lower-cased <see cref="To"/>, for the per-address cap.</summary>
+    public required string ToKey { get; set; }
+    public required string Subject { get; set; }
+    public string? Html { get; set; }
+    public string? Text { get; set; }
+    public OutboxStatus Status { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? ExpiresAt { get; set; }
+    public int Attempts { get; set; }
+    public string? LastError { get; set; }
+    public DateTimeOffset? ClaimedUntil { get; set; }
+    public DateTimeOffset? SentAt { get; set; }
+    public string? ProviderMessageId { get; set; }
+
+    public static OutboxMessage For(
+        string dedupKey,
+        Guid entrantId,
+        string to,
+        RenderedMail mail,
+        DateTimeOffset now,
+        DateTimeOffset? expiresAt
+    ) =>
+        new()
+        {
+            Id = Guid.NewGuid(),
+            DedupKey = dedupKey,
+            EntrantId = entrantId,
+            To = to,
+            ToKey = to.ToLowerInvariant(),
+            Subject = mail.Subject,
+            Html = mail.Html,
+            Text = mail.Text,
+            Status = OutboxStatus.Pending,
+            CreatedAt = now,
+            ExpiresAt = expiresAt,
+        };
+
+    public void MarkSent(string? providerMessageId, DateTimeOffset now)
+    {
+        Status = OutboxStatus.Sent;
+        SentAt = now;
+        ProviderMessageId = providerMessageId;
+        Attempts++;
+        ClaimedUntil = null;
+        Html = null;
+        Text = null;
+    }
+
+    public void MarkFailedAttempt(string error, bool permanent)
+    {
+        Attempts++;
+        LastError = error;
+        ClaimedUntil = null;
+        if (permanent || Attempts >= MaxAttempts)
+            Status = OutboxStatus.Failed;
+    }
+
+    public void Drop(string reason)
+    {
+        Status = OutboxStatus.Dropped;
+        LastError = reason;
+        ClaimedUntil = null;
+        Html = null;
+        Text = null;
+    }
+
+    public static void Configure(StoreOptions options) =>
+        options
+            .Schema.For<OutboxMessage>()
+            .UniqueIndex(x => x.DedupKey)
+            // Real columns, so that the relay can claim with plain SQL and indexes.
+            .Duplicate(x => x.Status, pgType: "varchar")
+            .Duplicate(x => x.CreatedAt, pgType: "timestamptz")
+            .Duplicate(x => x.ClaimedUntil, pgType: "timestamptz")
+            .Duplicate(x => x.ToKey)
+            .Duplicate(x => x.EntrantId);
+}
+
+public sealed record RenderedMail(string Subject, string Html, string Text);

@@ -1,0 +1,83 @@
+using System.Net;
+using Campaign.Features;
+
+namespace Campaign.Mail;
+
+/// <summary>
+/// The mail that confirms an entry and signs the entrant in (the same link does both). The token
+/// travels in the URL fragment (<c>#token=...</c>): browsers never send a fragment to a server, so it
+/// reaches neither the router's logs nor ours.
+/// </summary>
+public static class SignInMail
+{
+    public static Uri Link(Uri appBaseUrl, string token) =>
+        new($"{appBaseUrl.ToString().TrimEnd('/')}/sign-in#token={token}");
+
+    public static RenderedMail Render(string locale, string displayName, bool firstEntry, Uri link)
+    {
+        var ja = locale != Language.English;
+        var minutes = (int)Features.SignIn.SignInToken.Lifetime.TotalMinutes;
+        var subject = (ja, firstEntry) switch
+        {
+            (true, true) => "【キャンペーン】ご応募ありがとうございます：応募を確定してください",
+            (true, false) => "【キャンペーン】サインイン用のリンクです",
+            (false, true) => "[Campaign] Thank you for entering: please confirm your entry",
+            (false, false) => "[Campaign] Your sign-in link",
+        };
+        var lead = (ja, firstEntry) switch
+        {
+            (true, true) =>
+                "キャンペーンへのご応募ありがとうございます。下のリンクから応募を確定してください。",
+            (true, false) =>
+                "サインインのご依頼を受け付けました。下のリンクからサインインしてください。",
+            (false, true) =>
+                "Thank you for entering the campaign. Use the link below to confirm your entry.",
+            (false, false) => "We received a request to sign in. Use the link below to sign in.",
+        };
+        var greeting = ja ? $"{displayName} 様" : $"Hello {displayName},";
+        var button = ja ? "サインインする" : "Sign in";
+        var expiry = ja
+            ? $"このリンクは{minutes}分間、1回だけ使えます。"
+            : $"This link works once, for {minutes} minutes.";
+        var ignore = ja
+            ? "お心当たりのない場合は、このメールを破棄してください。"
+            : "If you did not ask for this, you can ignore this mail.";
+        var signature = ja ? "キャンペーン事務局" : "The Campaign team";
+
+        var text = $"""
+            {greeting}
+
+            {lead}
+
+            {link}
+
+            {expiry}
+            {ignore}
+
+            --
+            {signature}
+
+            """;
+        string H(string s) => WebUtility.HtmlEncode(s);
+        var html = $"""
+            <!DOCTYPE html>
+            <html lang="{(ja ? "ja" : "en")}">
+            <head><meta charset="utf-8"><title>{H(subject)}</title></head>
+            <body style="font-family: sans-serif; line-height: 1.6; color: #212529;">
+            <p>{H(greeting)}</p>
+            <p>{H(lead)}</p>
+            <p><a href="{H(
+                link.ToString()
+            )}" style="display: inline-block; padding: 0.5em 1.5em; background: #0d6efd; color: #fff; text-decoration: none; border-radius: 0.375rem;">{H(
+                button
+            )}</a></p>
+            <p style="font-size: 0.9em;">{H(link.ToString())}</p>
+            <p style="font-size: 0.9em;">{H(expiry)}<br>{H(ignore)}</p>
+            <p>{H(signature)}</p>
+            </body>
+            </html>
+
+            """;
+        return new RenderedMail(subject, html, text);
+    }
+}

@@ -1,0 +1,64 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace Campaign.Platform;
+
+/// <summary>
+/// Every error the app can produce gets a body: RFC 9457 problem details, never an empty answer or
+/// a stack trace. Bodies that cannot be read (malformed JSON, wrong types, a wrong content type, too
+/// large) are 400, 415 or 413; a backing service that fails or times out is 503; anything else 500.
+/// </summary>
+public static class ErrorResponses
+{
+    public static IServiceCollection AddErrorResponses(this IServiceCollection services)
+    {
+        services.AddProblemDetails(options =>
+            options.CustomizeProblemDetails = context =>
+            {
+                // The router's X-Request-ID, which our request log carries too, instead of a trace
+                // id that no log of ours shows.
+                context.ProblemDetails.Extensions.Remove("traceId");
+                if (
+                    context.HttpContext.Request.Headers["X-Request-ID"]
+                    is [{ Length: > 0 and <= 200 } id]
+                )
+                    context.ProblemDetails.Extensions["requestId"] = id;
+                var error = context.HttpContext.Features.Get<IExceptionHandlerFeature>()?.Error;
+                context.ProblemDetails.Detail ??= error switch
+                {
+                    BadHttpRequestException bad => bad.Message,
+                    _ when IsBackingServiceFailure(error) =>
+                        "A backing service did not answer in time. Try again shortly.",
+                    _ => null,
+                };
+            }
+        );
+        // Binding failures become exceptions, so that the handler below can answer them.
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        return services;
+    }
+
+    public static IApplicationBuilder UseErrorResponses(this IApplicationBuilder app) =>
+        app.UseExceptionHandler(
+                new ExceptionHandlerOptions
+                {
+                    StatusCodeSelector = error =>
+                        error switch
+                        {
+                            BadHttpRequestException bad => bad.StatusCode,
+                            _ when IsBackingServiceFailure(error) =>
+                                StatusCodes.Status503ServiceUnavailable,
+                            _ => StatusCodes.Status500InternalServerError,
+                        },
+                    // A client's malformed request is not the app's error: no error log for it.
+                    SuppressDiagnosticsCallback = context =>
+                        context.Exception is BadHttpRequestException,
+                }
+            )
+            .UseStatusCodePages();
+
+    static bool IsBackingServiceFailure(Exception? error) =>
+        error is NpgsqlException or RedisException or TimeoutException
+        || error?.InnerException is NpgsqlException or RedisException or TimeoutException;
+}
