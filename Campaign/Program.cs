@@ -1,8 +1,11 @@
+using System.Text.Encodings.Web;
+using System.Text.Unicode;
 using Campaign;
 using Campaign.Clock;
 using Campaign.Features.Entering;
 using Campaign.Features.SignIn;
 using Campaign.Mail;
+using Campaign.Pages;
 using Campaign.Platform;
 using Carter;
 using Coravel;
@@ -36,6 +39,17 @@ var settings = AddCampaignServices(builder);
 builder.Services.AddProxyHeaders();
 builder.Services.AddErrorResponses();
 builder.Services.AddRedisSessions(builder.Environment);
+builder.Services.AddRazorComponents();
+
+// Japanese stays Japanese in the HTML (UTF-8), instead of becoming &#x...; entities.
+builder.Services.AddSingleton(HtmlEncoder.Create(UnicodeRanges.All));
+builder.Services.AddAntiforgery(options =>
+{
+    options.Cookie.Name = "campaign_antiforgery";
+    options.Cookie.SecurePolicy = builder.Environment.IsDevelopment()
+        ? CookieSecurePolicy.SameAsRequest
+        : CookieSecurePolicy.Always;
+});
 builder.Services.AddOpenApi();
 builder.Services.AddCarter(configurator: c => c.WithModule<Routes>());
 
@@ -43,8 +57,10 @@ var app = builder.Build();
 app.UseRequestLog();
 if (settings.BehindProxy)
     app.UseForwardedHeaders();
-app.UseErrorResponses();
+app.UseErrorResponses(ErrorPages.Write);
+app.UseStaticFiles();
 app.UseAuthentication();
+app.UseAntiforgery();
 app.MapCarter();
 
 // Runs the web server, or a JasperFx command such as `db-apply`, `db-assert` or `mail-sweep`.

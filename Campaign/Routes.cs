@@ -4,6 +4,7 @@ using Campaign.Features.Health;
 using Campaign.Features.Hello;
 using Campaign.Features.Me;
 using Campaign.Features.SignIn;
+using Campaign.Mail;
 using Carter;
 
 namespace Campaign;
@@ -15,6 +16,25 @@ public sealed class Routes : ICarterModule
     {
         // STEP 1: Hello World
         app.MapGet("/hello", SayHello.Handle);
+
+        // Pages for people (STEPS 2-3): forms carry anti-forgery tokens, answers are HTML
+        var pages = app.MapGroup("").ExcludeFromDescription();
+        pages.MapGet("/", GetCampaign.ShowLanding);
+        pages.MapGet("/signup", SubmitEntry.ShowForm);
+        pages.MapPost("/signup", SubmitEntry.HandleForm).AddEndpointFilter<PerClientLimit>();
+        pages.MapGet("/signup/sent", SubmitEntry.ShowSent);
+        pages.MapGet("/sign-in", StartSession.ShowForm);
+        pages.MapPost("/sign-in", StartSession.HandleForm).AddEndpointFilter<PerClientLimit>();
+        pages.MapPost("/sign-in/link", SignInLink.HandleForm).AddEndpointFilter<PerClientLimit>();
+        pages.MapGet("/sign-in/sent", SignInLink.ShowSent);
+        pages.MapPost("/sign-out", EndSession.HandleForm);
+        pages.MapGet("/me", GetMe.ShowPage);
+        pages.MapPost("/me/withdraw", Withdraw.HandleForm);
+        pages.MapGet("/lang/{code}", SwitchLanguage.Handle);
+        pages.MapGet("/terms", InformationPages.Terms);
+        pages.MapGet("/privacy", InformationPages.Privacy);
+        if (app.ServiceProvider.GetRequiredService<IHostEnvironment>().IsDevelopment())
+            pages.MapGet("/dev/mail", DevMailbox.Show); // the local mailbox, Development only
 
         // Operations: liveness for people and monitors, readiness of the backing services
         app.MapGet("/healthz", CheckHealth.Live);

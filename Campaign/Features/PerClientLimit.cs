@@ -49,6 +49,11 @@ public sealed partial class PerClientLimit(
 
         var retryAfter = 60 - now.Second;
         http.Response.Headers.RetryAfter = retryAfter.ToString();
+        if (!http.Request.Path.StartsWithSegments("/api"))
+            return Pages.Page.Show<Pages.ErrorPage>(
+                new { Locale = Language.Of(http), Status = StatusCodes.Status429TooManyRequests },
+                StatusCodes.Status429TooManyRequests
+            );
         return Problems.Problem(
             StatusCodes.Status429TooManyRequests,
             "too-many-requests",

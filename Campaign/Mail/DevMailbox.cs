@@ -22,6 +22,11 @@ public static class DevMailbox
         DateTimeOffset At
     );
 
+    public static async Task<IResult> Show(HttpContext http, IConnectionMultiplexer redis) =>
+        Pages.Page.Show<Pages.DevMailPage>(
+            new { Locale = Features.Language.Of(http), Mails = await Latest(redis) }
+        );
+
     public static async Task<IReadOnlyList<Mail>> Latest(IConnectionMultiplexer redis)
     {
         var items = await redis.GetDatabase().ListRangeAsync(Key, 0, Keep - 1);

@@ -39,10 +39,28 @@ public static class ErrorResponses
         return services;
     }
 
-    public static IApplicationBuilder UseErrorResponses(this IApplicationBuilder app) =>
-        app.UseExceptionHandler(
+    /// <summary>
+    /// Problem details for the API (and any client that asks for JSON); for people, the page that
+    /// <paramref name="writePage"/> writes.
+    /// </summary>
+    public static IApplicationBuilder UseErrorResponses(
+        this IApplicationBuilder app,
+        Func<HttpContext, Task> writePage
+    )
+    {
+        Task Write(HttpContext http, Exception? error) =>
+            WantsProblem(http.Request)
+                ? http
+                    .RequestServices.GetRequiredService<IProblemDetailsService>()
+                    .WriteAsync(new ProblemDetailsContext { HttpContext = http, Exception = error })
+                    .AsTask()
+                : writePage(http);
+
+        return app.UseExceptionHandler(
                 new ExceptionHandlerOptions
                 {
+                    ExceptionHandler = http =>
+                        Write(http, http.Features.Get<IExceptionHandlerFeature>()?.Error),
                     StatusCodeSelector = error =>
                         error switch
                         {
@@ -56,7 +74,12 @@ public static class ErrorResponses
                         context.Exception is BadHttpRequestException,
                 }
             )
-            .UseStatusCodePages();
+            .UseStatusCodePages(context => Write(context.HttpContext, null));
+    }
+
+    static bool WantsProblem(HttpRequest request) =>
+        request.Path.StartsWithSegments("/api")
+        || request.Headers.Accept.ToString().Contains("json", StringComparison.OrdinalIgnoreCase);
 
     static bool IsBackingServiceFailure(Exception? error) =>
         error is NpgsqlException or RedisException or TimeoutException

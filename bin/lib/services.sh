@@ -16,9 +16,11 @@ as_root() {
   else return 1; fi
 }
 
-# Installs what is missing (apt for the servers, npm for s3rver); does nothing when all is there.
+# Installs what is missing (apt for the servers, npm for s3rver and Bootstrap); does nothing when
+# all is there. `install_missing browser` also installs Debian's Chromium for the browser tests.
 install_missing() {
   local missing=()
+  [ "${1:-}" = browser ] && ! command -v chromium >/dev/null && missing+=(chromium)
   [ -x "$PG_BIN/initdb" ] || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v npm >/dev/null || missing+=(nodejs npm)
@@ -37,6 +39,8 @@ install_missing() {
     say "Installing npm packages (npm ci)"
     (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
   fi
+  # The front-end assets (Bootstrap) into Campaign/wwwroot, as Heroku's Node.js buildpack does.
+  (cd "$ROOT" && npm run --silent build) || die "npm run build failed"
 }
 
 # PostgreSQL refuses to run as root: as root, its programs run as the `postgres` user.

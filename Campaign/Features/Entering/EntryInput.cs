@@ -26,24 +26,8 @@ public sealed record EntryInput(string Email, string DisplayName, string Locale,
         var normalEmail = Normalize(email);
         var normalName = Normalize(displayName);
 
-        if (normalEmail.Length == 0)
-            errors["email"] =
-            [
-                Language.Say(
-                    locale,
-                    "メールアドレスを入力してください。",
-                    "Enter your e-mail address."
-                ),
-            ];
-        else if (normalEmail.Length > EmailMax || !IsEmail(normalEmail))
-            errors["email"] =
-            [
-                Language.Say(
-                    locale,
-                    "メールアドレスの形式が正しくありません（例: taro@example.jp）。",
-                    "This is not a valid e-mail address (e.g. taro@example.com)."
-                ),
-            ];
+        if (CheckEmail(normalEmail, locale) is { } emailError)
+            errors["email"] = [emailError];
 
         var length = new StringInfo(normalName).LengthInTextElements;
         if (length == 0)
@@ -84,6 +68,22 @@ public sealed record EntryInput(string Email, string DisplayName, string Locale,
             ? (null, errors)
             : (new EntryInput(normalEmail, normalName, locale, campaignMail == true), errors);
     }
+
+    /// <summary>The error for an address (already normalised), or null when it is a valid one.</summary>
+    public static string? CheckEmail(string email, string locale) =>
+        email.Length == 0
+            ? Language.Say(
+                locale,
+                "メールアドレスを入力してください。",
+                "Enter your e-mail address."
+            )
+        : email.Length > EmailMax || !IsEmail(email)
+            ? Language.Say(
+                locale,
+                "メールアドレスの形式が正しくありません（例: taro@example.jp）。",
+                "This is not a valid e-mail address (e.g. taro@example.com)."
+            )
+        : null;
 
     public static string Normalize(string? text) =>
         (text ?? "").Normalize(NormalizationForm.FormKC).Trim();

@@ -1,3 +1,4 @@
+using Campaign.Pages;
 using Campaign.Platform;
 using Marten;
 
@@ -38,6 +39,26 @@ public static class GetCampaign
             IsOpen(settings.Campaign, clock.GetUtcNow()),
             await session.Query<Entrant>().CountAsync(cancellationToken)
         );
+
+    public static async Task<RazorComponentResult<LandingPage>> ShowLanding(
+        HttpContext http,
+        IQuerySession session,
+        Settings settings,
+        TimeProvider clock,
+        CancellationToken cancellationToken
+    )
+    {
+        var locale = Language.Of(http);
+        var campaign = await Load(locale, session, settings, clock, cancellationToken);
+        return Page.Show<LandingPage>(
+            new
+            {
+                Locale = locale,
+                Campaign = campaign,
+                Zone = settings.Campaign.TimeZone,
+            }
+        );
+    }
 
     public static async Task<Ok<CampaignView>> Handle(
         HttpContext http,

@@ -1,9 +1,11 @@
 using Campaign.Features.SignIn;
 using Campaign.Mail;
+using Campaign.Pages;
 using Campaign.Platform;
 using Coravel.Queuing.Interfaces;
 using Marten;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 
 namespace Campaign.Features.Entering;
 
@@ -67,6 +69,98 @@ public static class SubmitEntry
                 )
             ),
         };
+    }
+
+    /// <summary>The <c>/signup</c> form's fields (checkboxes send <c>true</c> when ticked, nothing otherwise).</summary>
+    public sealed record EntryForm
+    {
+        public string? Email { get; init; }
+        public string? DisplayName { get; init; }
+        public bool Consent { get; init; }
+        public bool CampaignMail { get; init; }
+    }
+
+    public static RazorComponentResult<SignupPage> ShowForm(
+        HttpContext http,
+        Settings settings,
+        TimeProvider clock
+    ) =>
+        Page.Show<SignupPage>(
+            new
+            {
+                Locale = Language.Of(http),
+                Open = GetCampaign.IsOpen(settings.Campaign, clock.GetUtcNow()),
+            }
+        );
+
+    public static async Task<IResult> HandleForm(
+        [FromForm] EntryForm? form,
+        HttpContext http,
+        IDocumentSession session,
+        Settings settings,
+        TimeProvider clock,
+        IQueue queue,
+        CancellationToken cancellationToken
+    )
+    {
+        // A post without any field (only the anti-forgery token) binds no form at all.
+        form ??= new EntryForm();
+        var locale = Language.Of(http);
+        var (input, errors) = EntryInput.Check(
+            form.Email,
+            form.DisplayName,
+            form.Consent,
+            form.CampaignMail,
+            locale
+        );
+        if (input is null)
+            return Page.Show<SignupPage>(
+                new
+                {
+                    Locale = locale,
+                    form.Email,
+                    form.DisplayName,
+                    form.CampaignMail,
+                    Errors = errors,
+                },
+                StatusCodes.Status422UnprocessableEntity
+            );
+        return await Enter(input, session, settings, clock, queue, cancellationToken) switch
+        {
+            Outcome.Closed => Page.Show<SignupPage>(
+                new { Locale = locale, Open = false },
+                StatusCodes.Status409Conflict
+            ),
+            _ => Page.SeeOther("/signup/sent"),
+        };
+    }
+
+    public static RazorComponentResult<MessagePage> ShowSent(HttpContext http)
+    {
+        var locale = Language.Of(http);
+        return Page.Show<MessagePage>(
+            new
+            {
+                Locale = locale,
+                Title = Language.Say(locale, "メールをご確認ください", "Check your inbox"),
+                Lines = new[]
+                {
+                    Language.Say(
+                        locale,
+                        "ご応募を受け付けました。入力したアドレスにメールをお送りします。",
+                        "We received your entry and are sending a mail to the address you gave."
+                    ),
+                    Language.Say(
+                        locale,
+                        "メールのリンクを開くと応募が確定します。リンクは30分間有効です。",
+                        "Open the link in it to confirm your entry. The link works for 30 minutes."
+                    ),
+                },
+                Here = "/signup/sent",
+                LinkHref = "/",
+                LinkText = Language.Say(locale, "トップページへ", "Back to the top page"),
+            }
+        );
     }
 
     public static async Task<Outcome> Enter(

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Campaign.Features.Entering;
 using Campaign.Features.SignIn;
+using Campaign.Pages;
 using Campaign.Platform;
 using Marten;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -34,6 +35,23 @@ public static class GetMe
             entrant.ConfirmedAt,
             entrant.TermsVersion
         );
+
+    /// <summary><c>/me</c>: the entrant's page, or for a visitor who is not signed in, a form to get a link.</summary>
+    public static async Task<IResult> ShowPage(
+        ClaimsPrincipal user,
+        HttpContext http,
+        IQuerySession session,
+        CancellationToken cancellationToken
+    )
+    {
+        var locale = Language.Of(http);
+        var entrant = user.EntrantIdOrNull() is { } id
+            ? await session.LoadAsync<Entrant>(id, cancellationToken)
+            : null;
+        return entrant is null
+            ? Page.Show<SignedOutPage>(new { Locale = locale })
+            : Page.Show<MePage>(new { Locale = locale, Entrant = entrant.AsMeView() });
+    }
 
     public static async Task<Results<Ok<MeView>, ProblemHttpResult>> Handle(
         ClaimsPrincipal user,

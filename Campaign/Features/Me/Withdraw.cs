@@ -2,11 +2,14 @@ using System.Security.Claims;
 using Campaign.Features.Entering;
 using Campaign.Features.SignIn;
 using Campaign.Mail;
+using Campaign.Pages;
 using Campaign.Platform;
 using Marten;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using static Campaign.Features.Me.GetMe;
 
 namespace Campaign.Features.Me;
 
@@ -27,6 +30,58 @@ public static class Withdraw
         await Run(user.EntrantId(), session, sessions, cancellationToken);
         await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
         return TypedResults.NoContent();
+    }
+
+    public sealed record WithdrawForm
+    {
+        public bool Confirm { get; init; }
+    }
+
+    public static async Task<IResult> HandleForm(
+        [FromForm] WithdrawForm? form,
+        ClaimsPrincipal user,
+        HttpContext http,
+        IDocumentSession session,
+        RedisSessionStore sessions,
+        CancellationToken cancellationToken
+    )
+    {
+        var locale = Language.Of(http);
+        if (user.EntrantIdOrNull() is not { } id)
+            return Page.SeeOther("/me");
+        if (form?.Confirm != true)
+        {
+            var entrant = await session.LoadAsync<Entrant>(id, cancellationToken);
+            if (entrant is null)
+                return Page.SeeOther("/me");
+            return Page.Show<MePage>(
+                new
+                {
+                    Locale = locale,
+                    Entrant = entrant.AsMeView(),
+                    ConfirmMissing = true,
+                },
+                StatusCodes.Status422UnprocessableEntity
+            );
+        }
+        await Run(id, session, sessions, cancellationToken);
+        await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+        return Page.Show<MessagePage>(
+            new
+            {
+                Locale = locale,
+                Title = Language.Say(locale, "退会しました", "You have withdrawn"),
+                Lines = new[]
+                {
+                    Language.Say(
+                        locale,
+                        "ご登録の情報をすべて削除し、すべての端末でサインアウトしました。ご参加ありがとうございました。",
+                        "Everything you registered is deleted and you are signed out on every device. Thank you for taking part."
+                    ),
+                },
+                LinkText = Language.Say(locale, "トップページへ", "Back to the top page"),
+            }
+        );
     }
 
     public static async Task Run(

@@ -1,8 +1,10 @@
 using Campaign.Features.Entering;
 using Campaign.Mail;
+using Campaign.Pages;
 using Campaign.Platform;
 using Coravel.Queuing.Interfaces;
 using Marten;
+using Microsoft.AspNetCore.Mvc;
 
 namespace Campaign.Features.SignIn;
 
@@ -75,6 +77,61 @@ public static class SignInLink
         session.Insert(stored);
         session.Insert(mail);
         return mail;
+    }
+
+    public sealed record LinkForm
+    {
+        public string? Email { get; init; }
+    }
+
+    /// <summary>The form on <c>/me</c> for a visitor who is not signed in.</summary>
+    public static async Task<IResult> HandleForm(
+        [FromForm] LinkForm? form,
+        HttpContext http,
+        IDocumentSession session,
+        Settings settings,
+        TimeProvider clock,
+        IQueue queue,
+        CancellationToken cancellationToken
+    )
+    {
+        var locale = Language.Of(http);
+        var email = EntryInput.Normalize(form?.Email);
+        if (EntryInput.CheckEmail(email, locale) is { } error)
+            return Page.Show<SignedOutPage>(
+                new
+                {
+                    Locale = locale,
+                    Email = form?.Email,
+                    Errors = new Dictionary<string, string[]> { ["email"] = [error] },
+                },
+                StatusCodes.Status422UnprocessableEntity
+            );
+        await Request(email, locale, session, settings, clock, queue, cancellationToken);
+        return Page.SeeOther("/sign-in/sent");
+    }
+
+    public static RazorComponentResult<MessagePage> ShowSent(HttpContext http)
+    {
+        var locale = Language.Of(http);
+        return Page.Show<MessagePage>(
+            new
+            {
+                Locale = locale,
+                Title = Language.Say(locale, "メールをご確認ください", "Check your inbox"),
+                Lines = new[]
+                {
+                    Language.Say(
+                        locale,
+                        "応募済みのアドレスであれば、サインイン用のリンクをお送りしました。リンクは30分間有効です。",
+                        "If the address has entered, we sent it a sign-in link. The link works for 30 minutes."
+                    ),
+                },
+                Here = "/sign-in/sent",
+                LinkHref = "/me",
+                LinkText = Language.Say(locale, "マイページへ", "To my page"),
+            }
+        );
     }
 
     /// <summary>

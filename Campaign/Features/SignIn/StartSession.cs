@@ -1,11 +1,13 @@
 using System.Security.Claims;
 using Campaign.Features.Entering;
+using Campaign.Pages;
 using Campaign.Platform;
 using JasperFx;
 using Marten;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 
 namespace Campaign.Features.SignIn;
 
@@ -30,6 +32,28 @@ public static class StartSession
             return TypedResults.NoContent();
         return Problems.TokenInvalid(Language.Of(http));
     }
+
+    public sealed record SessionForm
+    {
+        public string? Token { get; init; }
+    }
+
+    public static RazorComponentResult<SignInPage> ShowForm(HttpContext http) =>
+        Page.Show<SignInPage>(new { Locale = Language.Of(http) });
+
+    public static async Task<IResult> HandleForm(
+        [FromForm] SessionForm? form,
+        HttpContext http,
+        IDocumentSession session,
+        TimeProvider clock,
+        CancellationToken cancellationToken
+    ) =>
+        await SignIn(form?.Token, http, session, clock, cancellationToken)
+            ? Page.SeeOther("/me")
+            : Page.Show<SignInPage>(
+                new { Locale = Language.Of(http), Failed = true },
+                StatusCodes.Status400BadRequest
+            );
 
     /// <summary>True and signed in, or false for a token that is unknown, used or expired (one answer for all three).</summary>
     public static async Task<bool> SignIn(
@@ -83,5 +107,11 @@ public static class EndSession
     {
         await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
         return TypedResults.NoContent();
+    }
+
+    public static async Task<IResult> HandleForm(HttpContext http, CancellationToken _)
+    {
+        await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+        return Page.SeeOther("/");
     }
 }

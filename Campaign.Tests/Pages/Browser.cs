@@ -1,0 +1,91 @@
+using Deque.AxeCore.Commons;
+using Deque.AxeCore.Playwright;
+using Microsoft.Playwright;
+
+namespace Campaign.Tests.Pages;
+
+/// <summary>
+/// Debian's Chromium driven by Playwright, against the app on Kestrel and a real port. Playwright's
+/// own browser download is never used: the tests launch /usr/bin/chromium, which bin/test installs.
+/// </summary>
+public sealed class Browser : IAsyncLifetime
+{
+    IPlaywright? playwright;
+    IBrowser? browser;
+
+    /// <summary>
+    /// As on Heroku: TLS ends at a proxy that says so in X-Forwarded-Proto (sent by every page
+    /// below), so the app sets Secure cookies, which Chromium keeps for localhost.
+    /// </summary>
+    public CampaignApp App { get; } =
+        CampaignApp.OnKestrel(new() { ["TRUST_FORWARDED_HEADERS"] = "true" });
+
+    /// <summary>The app's address as a browser reaches it.</summary>
+    public string BaseUrl =>
+        App.ClientOptions.BaseAddress.ToString().TrimEnd('/').Replace("127.0.0.1", "localhost");
+
+    public async Task InitializeAsync()
+    {
+        await App.InitializeAsync();
+        playwright = await Playwright.CreateAsync();
+        browser = await playwright.Chromium.LaunchAsync(
+            new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = "/usr/bin/chromium",
+                Headless = true,
+                Args =
+                [
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            }
+        );
+    }
+
+    public async Task<IPage> NewPage(string? acceptLanguage = "ja")
+    {
+        var context = await browser!.NewContextAsync(
+            new BrowserNewContextOptions
+            {
+                Locale = acceptLanguage,
+                BaseURL = BaseUrl,
+                ExtraHTTPHeaders = new Dictionary<string, string>
+                {
+                    ["X-Forwarded-Proto"] = "https",
+                },
+            }
+        );
+        return await context.NewPageAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (browser is not null)
+            await browser.CloseAsync();
+        playwright?.Dispose();
+        await ((IAsyncLifetime)App).DisposeAsync();
+    }
+}
+
+[CollectionDefinition(nameof(Browser))]
+public sealed class BrowserCollection : ICollectionFixture<Browser>;
+
+public static class Accessibility
+{
+    /// <summary>Runs axe-core on the page and fails on any serious or critical violation.</summary>
+    public static async Task AssertAccessible(this IPage page)
+    {
+        var result = await page.RunAxe();
+        var serious = result
+            .Violations.Where(v => v.Impact is "serious" or "critical")
+            .Select(v =>
+                $"{v.Id} ({v.Impact}): {v.Help} at {string.Join(", ", v.Nodes.Select(n => n.Target?.ToString()))}"
+            )
+            .ToList();
+        Assert.True(serious.Count == 0, $"{page.Url}:\n" + string.Join("\n", serious));
+    }
+}

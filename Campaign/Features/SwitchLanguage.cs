@@ -1,0 +1,47 @@
+using Microsoft.AspNetCore.Mvc;
+
+namespace Campaign.Features;
+
+/// <summary>
+/// The language switch: a plain link (<c>/lang/en?return=/signup</c>) that remembers the choice in a
+/// cookie and goes back to the page it came from (on this site only: no open redirect).
+/// </summary>
+public static class SwitchLanguage
+{
+    public static RedirectHttpResult Handle(
+        string code,
+        [FromQuery(Name = "return")] string? returnTo,
+        HttpContext http
+    )
+    {
+        var locale = Language.Parse(code) ?? Language.Japanese;
+        http.Response.Cookies.Append(
+            Language.Cookie,
+            locale,
+            new CookieOptions
+            {
+                MaxAge = TimeSpan.FromDays(365),
+                HttpOnly = true,
+                SameSite = SameSiteMode.Lax,
+                Secure = http.Request.IsHttps,
+                IsEssential = true,
+            }
+        );
+        return TypedResults.LocalRedirect(IsLocal(returnTo) ? returnTo! : "/");
+    }
+
+    static bool IsLocal(string? path) =>
+        path is { Length: > 0 }
+        && path[0] == '/'
+        && (path.Length == 1 || (path[1] != '/' && path[1] != '\\'));
+}
+
+/// <summary>Pages with nothing but text: the terms and the privacy policy.</summary>
+public static class InformationPages
+{
+    public static IResult Terms(HttpContext http) =>
+        Pages.Page.Show<Pages.TermsPage>(new { Locale = Language.Of(http) });
+
+    public static IResult Privacy(HttpContext http) =>
+        Pages.Page.Show<Pages.PrivacyPage>(new { Locale = Language.Of(http) });
+}
