@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using Npgsql;
 
 namespace Campaign.Tests;
@@ -11,6 +12,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
 {
     static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
     readonly string schema = $"pub_{Guid.NewGuid():N}"[..16];
+    readonly SendGridStub sendGrid = new();
 
     Dictionary<string, string?> HerokuEnvironment(string dyno) =>
         new()
@@ -22,7 +24,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
             ["DATABASE_SCHEMA"] = schema,
             ["APP_BASE_URL"] = "https://campaign.example.test",
             ["SENDGRID_API_KEY"] = "SG.unused",
-            ["SENDGRID_API_URL"] = "http://127.0.0.1:9",
+            ["SENDGRID_API_URL"] = sendGrid.Url,
             ["MAIL_FROM"] = "campaign@example.test",
         };
 
@@ -42,11 +44,22 @@ public sealed class PublishedAppTests : IAsyncLifetime
     [Fact]
     public async Task The_web_process_binds_PORT_answers_and_stops_cleanly_on_SIGTERM()
     {
+        await ReleasePhase();
         var port = PublishedApp.FreePort();
         using var web = new PublishedApp(HerokuEnvironment("web.1"), "--urls", $"http://*:{port}");
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         await web.WaitForOutput("Now listening on", Patience);
 
+        var entry = await http.PostAsJsonAsync(
+            "/api/v1/entries",
+            new
+            {
+                email = "secret.person@example.jp",
+                displayName = "秘密",
+                consent = true,
+            }
+        );
+        var mail = await sendGrid.WaitForMail("secret.person@example.jp");
         var request = new HttpRequestMessage(HttpMethod.Get, "/readyz");
         request.Headers.Add("X-Request-ID", "f3c1e0a2-router");
         var ready = await http.SendAsync(request);
@@ -59,6 +72,11 @@ public sealed class PublishedAppTests : IAsyncLifetime
             TimeSpan.FromSeconds(5)
         );
         Assert.Contains("request_id=f3c1e0a2-router", web.Output);
+        // Neither the address nor the sign-in token reaches the logs.
+        Assert.Equal(HttpStatusCode.Accepted, entry.StatusCode);
+        await web.WaitForOutput("mail sent outbox_id=", TimeSpan.FromSeconds(5));
+        Assert.DoesNotContain("secret.person", web.Output);
+        Assert.DoesNotContain(mail.Token, web.Output);
         web.Terminate();
         Assert.Equal(0, await web.WaitForExit(TimeSpan.FromSeconds(25)));
     }
@@ -74,6 +92,78 @@ public sealed class PublishedAppTests : IAsyncLifetime
         clock.Terminate();
         Assert.Equal(0, await clock.WaitForExit(TimeSpan.FromSeconds(25)));
         Assert.Contains("clock stopping", clock.Output);
+    }
+
+    [Fact]
+    public async Task The_one_off_mail_sweep_sends_what_the_fast_path_left_and_prints_how_many()
+    {
+        await ReleasePhase();
+        await WriteUnsentMail("left.behind@example.jp");
+
+        using var sweep = new PublishedApp(HerokuEnvironment("run.1"), "mail-sweep");
+
+        Assert.True(await sweep.WaitForExit(Patience) == 0, sweep.Output);
+        Assert.Contains("out: 1", sweep.Output);
+        Assert.Single(sendGrid.MailsTo("left.behind@example.jp"));
+    }
+
+    [Fact]
+    public async Task The_clock_sweeps_the_outbox_every_minute()
+    {
+        await ReleasePhase();
+        await WriteUnsentMail("clock.sweep@example.jp");
+
+        using var clock = new PublishedApp(HerokuEnvironment("clock.1"), "clock");
+
+        await sendGrid.WaitForMail("clock.sweep@example.jp", timeout: TimeSpan.FromSeconds(75));
+        await clock.WaitForOutput("outbox sweep handled=1", TimeSpan.FromSeconds(5));
+        clock.Terminate();
+        Assert.Equal(0, await clock.WaitForExit(TimeSpan.FromSeconds(25)));
+    }
+
+    /// <summary>What Heroku runs before a release's processes start: the Procfile's `release`.</summary>
+    async Task ReleasePhase()
+    {
+        using var apply = new PublishedApp(HerokuEnvironment("release.1"), "db-apply");
+        Assert.True(await apply.WaitForExit(Patience) == 0, apply.Output);
+    }
+
+    /// <summary>A mail written five minutes ago whose fast path never ran (its process died).</summary>
+    async Task WriteUnsentMail(string to)
+    {
+        await using var store = Marten.DocumentStore.For(options =>
+        {
+            options.Connection(
+                Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
+            );
+            options.DatabaseSchemaName = schema;
+            options.UseSystemTextJsonForSerialization(
+                Weasel.Core.EnumStorage.AsString,
+                Weasel.Core.Casing.CamelCase
+            );
+            options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
+            Campaign.Features.Entering.Entrant.Configure(options);
+            Campaign.Features.SignIn.SignInToken.Configure(options);
+            Campaign.Mail.OutboxMessage.Configure(options);
+        });
+        await using var session = store.LightweightSession();
+        var then = DateTimeOffset.UtcNow.AddMinutes(-5);
+        var entrant = Campaign.Features.Entering.Entrant.Enter(
+            new(to, "取り残し", "ja", false),
+            then
+        );
+        session.Insert(entrant);
+        session.Insert(
+            Campaign.Mail.OutboxMessage.For(
+                $"test:{to}",
+                entrant.Id,
+                to,
+                new("件名", "<p>本文</p>", "本文"),
+                then,
+                expiresAt: null
+            )
+        );
+        await session.SaveChangesAsync();
     }
 
     [Fact]
@@ -111,5 +201,6 @@ public sealed class PublishedAppTests : IAsyncLifetime
             Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
         );
         await db.CreateCommand($"drop schema if exists {schema} cascade").ExecuteNonQueryAsync();
+        await sendGrid.DisposeAsync();
     }
 }

@@ -127,6 +127,36 @@ public sealed class SubmitEntryTests(CampaignApp app) : IAsyncLifetime
         await ((IAsyncLifetime)closed).DisposeAsync();
     }
 
+    [Fact]
+    public async Task After_the_campaign_ends_signing_in_my_page_and_withdrawing_still_work()
+    {
+        await using var closed = CampaignApp.With(
+            new() { ["CAMPAIGN_ENDS_AT"] = "2020-01-31T23:59" }
+        );
+        await closed.InitializeAsync();
+        string token;
+        await using (var session = closed.Session())
+        {
+            var entrant = Entrant.Enter(
+                new EntryInput("early@example.jp", "早起き", "ja", false),
+                DateTimeOffset.Parse("2020-01-15T00:00:00Z")
+            );
+            (token, var stored) = Campaign.Features.SignIn.SignInToken.Issue(
+                entrant.Id,
+                DateTimeOffset.UtcNow
+            );
+            session.Insert(entrant);
+            session.Insert(stored);
+            await session.SaveChangesAsync();
+        }
+        using var client = closed.CreateClient();
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.SignIn(token)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/v1/me")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("/api/v1/me")).StatusCode);
+        await ((IAsyncLifetime)closed).DisposeAsync();
+    }
+
     public static TheoryData<string, string, string> BadBodies =>
         new()
         {
