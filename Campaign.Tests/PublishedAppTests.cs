@@ -48,6 +48,8 @@ public sealed class PublishedAppTests : IAsyncLifetime
         var port = PublishedApp.FreePort();
         using var web = new PublishedApp(HerokuEnvironment("web.1"), "--urls", $"http://*:{port}");
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        // As Heroku's router does: TLS ended at the router, which says so.
+        http.DefaultRequestHeaders.Add("X-Forwarded-Proto", "https");
         await web.WaitForOutput("Now listening on", Patience);
 
         var entry = await http.PostAsJsonAsync(
@@ -79,6 +81,35 @@ public sealed class PublishedAppTests : IAsyncLifetime
         Assert.DoesNotContain(mail.Token, web.Output);
         web.Terminate();
         Assert.Equal(0, await web.WaitForExit(TimeSpan.FromSeconds(25)));
+    }
+
+    [Fact]
+    public async Task Behind_the_router_plain_HTTP_is_redirected_to_HTTPS_with_308_and_HTTPS_gets_HSTS()
+    {
+        var port = PublishedApp.FreePort();
+        using var web = new PublishedApp(HerokuEnvironment("web.1"), "--urls", $"http://*:{port}");
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        await web.WaitForOutput("Now listening on", Patience);
+
+        var plain = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{port}/signup?x=1");
+        plain.Headers.Host = "campaign.example.com";
+        plain.Headers.Add("X-Forwarded-Proto", "http");
+        var redirect = await http.SendAsync(plain);
+        var secure = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{port}/healthz");
+        secure.Headers.Host = "campaign.example.com";
+        secure.Headers.Add("X-Forwarded-Proto", "https");
+        var answer = await http.SendAsync(secure);
+
+        Assert.Equal(HttpStatusCode.PermanentRedirect, redirect.StatusCode);
+        Assert.Equal(
+            "https://campaign.example.com/signup?x=1",
+            redirect.Headers.Location?.ToString()
+        );
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal(
+            "max-age=31536000",
+            answer.Headers.GetValues("Strict-Transport-Security").Single()
+        );
     }
 
     [Fact]

@@ -37,6 +37,7 @@ if (role == AppRole.Clock)
 var builder = WebApplication.CreateBuilder(args);
 var settings = AddCampaignServices(builder);
 builder.Services.AddProxyHeaders();
+builder.Services.AddHttpsOnly();
 builder.Services.AddErrorResponses();
 builder.Services.AddRedisSessions(builder.Environment);
 builder.Services.AddRazorComponents();
@@ -57,6 +58,8 @@ var app = builder.Build();
 app.UseRequestLog();
 if (settings.BehindProxy)
     app.UseForwardedHeaders();
+if (!app.Environment.IsDevelopment())
+    app.UseHsts().UseHttpsRedirection();
 app.UseErrorResponses(ErrorPages.Write);
 app.UseStaticFiles();
 app.UseAuthentication();

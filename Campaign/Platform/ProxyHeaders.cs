@@ -10,6 +10,22 @@ namespace Campaign.Platform;
 /// </summary>
 public static class ProxyHeaders
 {
+    /// <summary>
+    /// Outside Development every request is HTTPS: plain HTTP is redirected with 308 (which keeps
+    /// the method and body), and HSTS tells browsers to come back over HTTPS only. The HTTPS port is
+    /// 443: behind the router the app cannot discover it. Needs the forwarded headers first, or every
+    /// request looks like HTTP and redirects forever.
+    /// https://devcenter.heroku.com/articles/http-routing#heroku-headers
+    /// </summary>
+    public static IServiceCollection AddHttpsOnly(this IServiceCollection services) =>
+        services
+            .AddHttpsRedirection(options =>
+            {
+                options.RedirectStatusCode = StatusCodes.Status308PermanentRedirect;
+                options.HttpsPort = 443;
+            })
+            .AddHsts(options => options.MaxAge = TimeSpan.FromDays(365));
+
     public static IServiceCollection AddProxyHeaders(this IServiceCollection services) =>
         services.Configure<ForwardedHeadersOptions>(options =>
         {

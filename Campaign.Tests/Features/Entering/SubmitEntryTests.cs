@@ -212,8 +212,11 @@ public sealed class SubmitEntryTests(CampaignApp app) : IAsyncLifetime
     [Fact]
     public async Task A_body_over_16_KiB_is_a_413_problem()
     {
-        await using var kestrel = CampaignApp.OnKestrel(new() { ["DATABASE_SCHEMA"] = app.Schema });
+        await using var kestrel = CampaignApp.OnKestrel(
+            new() { ["DATABASE_SCHEMA"] = app.Schema, ["TRUST_FORWARDED_HEADERS"] = "true" }
+        );
         using var client = kestrel.CreateClient();
+        client.DefaultRequestHeaders.Add("X-Forwarded-Proto", "https");
         var huge =
             $$"""{"email": "a@example.jp", "displayName": "{{new string('あ', 20_000)}}", "consent": true}""";
 
