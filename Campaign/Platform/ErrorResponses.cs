@@ -27,10 +27,16 @@ public static class ErrorResponses
                 var error = context.HttpContext.Features.Get<IExceptionHandlerFeature>()?.Error;
                 context.ProblemDetails.Detail ??= error switch
                 {
-                    BadHttpRequestException bad => bad.Message,
+                    BadHttpRequestException bad => Explain(bad),
                     _ when IsBackingServiceFailure(error) =>
                         "A backing service did not answer in time. Try again shortly.",
-                    _ => null,
+                    _ => context.ProblemDetails.Status switch
+                    {
+                        StatusCodes.Status413PayloadTooLarge => "The request body is too large.",
+                        StatusCodes.Status415UnsupportedMediaType =>
+                            "Send the body as JSON, with Content-Type: application/json.",
+                        _ => null,
+                    },
                 };
             }
         );
@@ -80,6 +86,22 @@ public static class ErrorResponses
     static bool WantsProblem(HttpRequest request) =>
         request.Path.StartsWithSegments("/api")
         || request.Headers.Accept.ToString().Contains("json", StringComparison.OrdinalIgnoreCase);
+
+    // The framework's own messages speak of parameters and services; a client needs to know what
+    // to change in its request.
+    static string Explain(BadHttpRequestException bad) =>
+        bad.StatusCode switch
+        {
+            StatusCodes.Status413PayloadTooLarge => "The request body is too large.",
+            StatusCodes.Status415UnsupportedMediaType =>
+                "Send the body as JSON, with Content-Type: application/json.",
+            _ when bad.Message.Contains("no body was provided") => "The request needs a JSON body.",
+            _ when bad.Message.Contains("as JSON") =>
+                "The body is not valid JSON, or a field has the wrong type.",
+            _ when bad.Message.Contains("anti-forgery", StringComparison.OrdinalIgnoreCase) =>
+                "The form's anti-forgery token is missing or not valid: reload the form and send it again.",
+            _ => "The request could not be read.",
+        };
 
     static bool IsBackingServiceFailure(Exception? error) =>
         error is NpgsqlException or RedisException or TimeoutException

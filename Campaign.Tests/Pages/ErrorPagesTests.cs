@@ -1,0 +1,79 @@
+using System.Net;
+
+namespace Campaign.Tests.Pages;
+
+/// <summary>People get a page in their language; API clients get problem details.</summary>
+[Collection(nameof(CampaignApp))]
+public sealed class ErrorPagesTests(CampaignApp app) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    static HttpRequestMessage Browser(HttpMethod method, string path, string language = "ja")
+    {
+        var request = new HttpRequestMessage(method, path);
+        request.Headers.Add("Accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+        request.Headers.Add("Accept-Language", language);
+        return request;
+    }
+
+    [Fact]
+    public async Task An_unknown_page_is_a_friendly_404_page()
+    {
+        using var client = app.CreateClient();
+
+        var response = await client.SendAsync(Browser(HttpMethod.Get, "/no-such-page"));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("ページが見つかりません", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_form_posted_without_its_anti_forgery_token_is_refused_with_a_page_and_stores_nothing()
+    {
+        using var client = app.CreateClient();
+        var request = Browser(HttpMethod.Post, "/signup", "en");
+        request.Content = new FormUrlEncodedContent(
+            new Dictionary<string, string>
+            {
+                ["email"] = "forged@example.jp",
+                ["displayName"] = "Forged",
+                ["consent"] = "true",
+            }
+        );
+
+        var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("The form may have expired", await response.Content.ReadAsStringAsync());
+        await using var session = app.Store.QuerySession();
+        Assert.Equal(
+            0,
+            await Marten.QueryableExtensions.CountAsync(
+                session.Query<Campaign.Features.Entering.Entrant>()
+            )
+        );
+    }
+
+    [Fact]
+    public async Task With_PostgreSQL_down_entering_answers_503_and_the_page_says_nothing_was_saved()
+    {
+        await using var down = CampaignApp.With(
+            new() { ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/campaign" }
+        );
+        using var client = down.CreateClient();
+
+        var api = await client.Enter("taro@example.jp");
+        var page = await client.SendAsync(Browser(HttpMethod.Get, "/"));
+
+        var problem = await api.Problem(HttpStatusCode.ServiceUnavailable);
+        Assert.Equal(
+            "A backing service did not answer in time. Try again shortly.",
+            (string)problem["detail"]!
+        );
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, page.StatusCode);
+        Assert.Contains("入力した内容は保存されていません", await page.Content.ReadAsStringAsync());
+    }
+}
