@@ -62,6 +62,8 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("SENDGRID_API_URL", SendGrid.Url);
         builder.UseSetting("MAIL_FROM", "Campaign <campaign@example.test>");
         builder.UseSetting("RATE_LIMIT_PER_MINUTE", "1000");
+        foreach (var (name, value) in TestServices.S3)
+            builder.UseSetting(name, value);
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
         foreach (var (name, value) in overrides)
             builder.UseSetting(name, value);
@@ -80,6 +82,31 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
     }
 
     public IDocumentSession Session() => Store.LightweightSession();
+
+    /// <summary>A confirmed entrant, and a client signed in as them.</summary>
+    public async Task<(HttpClient Client, Guid EntrantId)> SignedIn(string email)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var entrant = Campaign.Features.Entering.Entrant.Enter(
+            new(email, "写真 太郎", "ja", false),
+            now
+        );
+        entrant.Confirm(now);
+        var (token, stored) = Campaign.Features.SignIn.SignInToken.Issue(
+            entrant.Id,
+            Clock.GetUtcNow()
+        );
+        await using (var session = Session())
+        {
+            session.Insert(entrant);
+            session.Insert(stored);
+            await session.SaveChangesAsync();
+        }
+        var client = CreateClient();
+        var signIn = await client.SignIn(token);
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, signIn.StatusCode);
+        return (client, entrant.Id);
+    }
 
     // Every host of the app must keep reading what the others signed, as every dyno does.
     async Task ForgetRedisKeysButTheDataProtectionKeys()

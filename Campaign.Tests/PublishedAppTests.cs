@@ -15,7 +15,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
     readonly SendGridStub sendGrid = new();
 
     Dictionary<string, string?> HerokuEnvironment(string dyno) =>
-        new()
+        new(TestServices.S3)
         {
             ["ASPNETCORE_ENVIRONMENT"] = "Staging",
             ["DYNO"] = dyno,

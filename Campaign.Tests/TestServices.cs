@@ -10,6 +10,17 @@ public static class TestServices
     public static string RedisUrl => Required("REDIS_URL");
     public static string RedisTlsUrl => Required("REDIS_TLS_URL");
 
+    /// <summary>The S3-compatible server (s3rver) and its bucket, as bin/test starts them.</summary>
+    public static Dictionary<string, string?> S3 =>
+        new()
+        {
+            ["S3_ENDPOINT"] = Required("S3_ENDPOINT"),
+            ["S3_BUCKET"] = Required("S3_BUCKET"),
+            ["AWS_ACCESS_KEY_ID"] = Required("AWS_ACCESS_KEY_ID"),
+            ["AWS_SECRET_ACCESS_KEY"] = Required("AWS_SECRET_ACCESS_KEY"),
+            ["AWS_REGION"] = Required("AWS_REGION"),
+        };
+
     /// <summary>The app as `dotnet publish` built it (bin/test publishes it before testing).</summary>
     public static string PublishedApp => Required("CAMPAIGN_PUBLISHED_APP");
 

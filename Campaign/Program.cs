@@ -3,6 +3,7 @@ using System.Text.Unicode;
 using Campaign;
 using Campaign.Clock;
 using Campaign.Features.Entering;
+using Campaign.Features.Photos;
 using Campaign.Features.SignIn;
 using Campaign.Mail;
 using Campaign.Pages;
@@ -60,6 +61,7 @@ if (settings.BehindProxy)
     app.UseForwardedHeaders();
 if (!app.Environment.IsDevelopment())
     app.UseHsts().UseHttpsRedirection();
+app.UseSecurityHeaders(app.Services.GetRequiredService<PhotoStorage>().Origin());
 app.UseErrorResponses(ErrorPages.Write);
 app.UseStaticFiles();
 app.UseAuthentication();
@@ -87,11 +89,14 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             Entrant.Configure(options);
             SignInToken.Configure(options);
             OutboxMessage.Configure(options);
+            PhotoUpload.Configure(options);
         })
         .UseNpgsqlDataSource()
         .UseLightweightSessions();
     host.Services.AddQueue();
     host.Services.AddMail(settings);
+    host.Services.AddSingleton<PhotoStorage>();
+    host.Services.AddTransient<SweepPhotoUploads>();
     return settings;
 }
 

@@ -3,6 +3,7 @@ using Campaign.Features.Entering;
 using Campaign.Features.Health;
 using Campaign.Features.Hello;
 using Campaign.Features.Me;
+using Campaign.Features.Photos;
 using Campaign.Features.SignIn;
 using Campaign.Mail;
 using Carter;
@@ -73,6 +74,17 @@ public sealed class Routes : ICarterModule
             .AddEndpointFilter(CurrentEntrant.Require)
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         me.MapGet("/me", GetMe.Handle).WithSummary("The signed-in entrant");
+        me.MapPost("/me/photo-uploads", IssuePhotoUpload.Handle)
+            .WithSummary("Sign a photo upload: the browser then posts the file straight to S3")
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        me.MapPut("/me/photo", AttachPhoto.Handle)
+            .WithSummary("Attach an uploaded photo, after verifying it")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status410Gone)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        me.MapDelete("/me/photo", RemovePhoto.Handle).WithSummary("Remove the photo");
         me.MapDelete("/me", Withdraw.Handle)
             .WithSummary(
                 "Withdraw: delete the entrant, their mail and their sessions on every device"

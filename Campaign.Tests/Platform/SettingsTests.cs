@@ -25,6 +25,9 @@ public sealed class SettingsTests
                 "APP_BASE_URL is not set",
                 "SENDGRID_API_KEY is not set",
                 "MAIL_FROM is not set",
+                "S3_BUCKET is not set",
+                "AWS_ACCESS_KEY_ID is not set",
+                "AWS_SECRET_ACCESS_KEY is not set",
             ],
             error.Problems
         );
@@ -55,6 +58,9 @@ public sealed class SettingsTests
                 "APP_BASE_URL is not set",
                 "SENDGRID_API_KEY is not set",
                 "MAIL_FROM is not set",
+                "S3_BUCKET is not set",
+                "AWS_ACCESS_KEY_ID is not set",
+                "AWS_SECRET_ACCESS_KEY is not set",
             ],
             error.Problems
         );
@@ -83,6 +89,9 @@ public sealed class SettingsTests
                 ["APP_BASE_URL"] = "https://campaign.example.com/",
                 ["SENDGRID_API_KEY"] = "SG.key",
                 ["MAIL_FROM"] = "Campaign <campaign@example.com>",
+                ["S3_BUCKET"] = "photos",
+                ["AWS_ACCESS_KEY_ID"] = "AKIA",
+                ["AWS_SECRET_ACCESS_KEY"] = "secret",
             }
         );
 
@@ -103,6 +112,9 @@ public sealed class SettingsTests
                 ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:15432/campaign",
                 ["REDIS_URL"] = "redis://127.0.0.1:16379",
                 ["APP_BASE_URL"] = "http://localhost:5000",
+                ["S3_BUCKET"] = "photos",
+                ["AWS_ACCESS_KEY_ID"] = "AKIA",
+                ["AWS_SECRET_ACCESS_KEY"] = "secret",
             }
         );
 
@@ -124,6 +136,9 @@ public sealed class SettingsTests
                 ["MAIL_FROM"] = "campaign@example.com",
                 ["CAMPAIGN_STARTS_AT"] = "2026-12-01T10:00",
                 ["CAMPAIGN_ENDS_AT"] = "2026-12-25",
+                ["S3_BUCKET"] = "photos",
+                ["AWS_ACCESS_KEY_ID"] = "AKIA",
+                ["AWS_SECRET_ACCESS_KEY"] = "secret",
             }
         );
 
@@ -169,6 +184,25 @@ public sealed class SettingsTests
         );
 
         Assert.Contains(problem, error.Problems);
+    }
+
+    [Fact]
+    public void The_Bucketeer_add_on_wins_over_plain_AWS_variables()
+    {
+        var error = Assert.Throws<ConfigurationException>(() =>
+            Load(
+                "Production",
+                new()
+                {
+                    ["BUCKETEER_BUCKET_NAME"] = "bucketeer-1234",
+                    ["AWS_ACCESS_KEY_ID"] = "ignored",
+                }
+            )
+        );
+
+        Assert.Contains("BUCKETEER_AWS_ACCESS_KEY_ID is not set", error.Problems);
+        Assert.Contains("BUCKETEER_AWS_SECRET_ACCESS_KEY is not set", error.Problems);
+        Assert.DoesNotContain("S3_BUCKET is not set", error.Problems);
     }
 
     sealed class Environment(string name) : IHostEnvironment

@@ -1,3 +1,4 @@
+using Campaign.Features.Photos;
 using Campaign.Mail;
 using Coravel.Scheduling.Schedule.Interfaces;
 
@@ -13,5 +14,11 @@ public static class Schedule
     {
         // The outbox's safety net: whatever the web processes' fast path did not send.
         scheduler.Schedule<SweepOutbox>().EveryMinute().PreventOverlapping(nameof(SweepOutbox));
+
+        // Photos signed for but never attached: their objects are deleted.
+        scheduler
+            .Schedule<SweepPhotoUploads>()
+            .EveryTenMinutes()
+            .PreventOverlapping(nameof(SweepPhotoUploads));
     }
 }

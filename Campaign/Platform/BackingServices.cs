@@ -1,3 +1,6 @@
+using Amazon;
+using Amazon.Runtime;
+using Amazon.S3;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -20,6 +23,35 @@ public static class BackingServices
         services.AddSingleton<IConnectionMultiplexer>(_ =>
             ConnectionMultiplexer.Connect(settings.Redis)
         );
+        services.AddSingleton<IAmazonS3>(_ => S3Client(settings.S3));
         return services;
+    }
+
+    /// <summary>
+    /// An S3 client for AWS (Bucketeer), or with S3_ENDPOINT for an S3-compatible server: path-style
+    /// addresses, plain HTTP when the endpoint says so, and checksums only where S3 requires them
+    /// (newer SDKs add them everywhere, which S3-compatible servers do not all understand).
+    /// </summary>
+    public static AmazonS3Client S3Client(S3Settings s3)
+    {
+        var config = new AmazonS3Config
+        {
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+            Timeout = TimeSpan.FromSeconds(10),
+            MaxErrorRetry = 2,
+        };
+        if (s3.Endpoint is { } endpoint)
+        {
+            config.ServiceURL = endpoint.ToString();
+            config.ForcePathStyle = true;
+            config.AuthenticationRegion = s3.Region;
+        }
+        else
+            config.RegionEndpoint = RegionEndpoint.GetBySystemName(s3.Region);
+        return new AmazonS3Client(
+            new BasicAWSCredentials(s3.AccessKeyId, s3.SecretAccessKey),
+            config
+        );
     }
 }

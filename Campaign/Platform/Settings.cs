@@ -17,7 +17,8 @@ public sealed record Settings(
     MailSettings Mail,
     CampaignSettings Campaign,
     int RateLimitPerMinute,
-    bool BehindProxy
+    bool BehindProxy,
+    S3Settings S3
 )
 {
     /// <summary>
@@ -58,6 +59,7 @@ public sealed record Settings(
         var behindProxy =
             config["DYNO"] is { Length: > 0 }
             || env.Optional("TRUST_FORWARDED_HEADERS", false, Boolean);
+        var s3 = ReadS3(config, env);
         if (startsAt is { } start && endsAt is { } end && end <= start)
             env.Problems.Add("CAMPAIGN_ENDS_AT must be later than CAMPAIGN_STARTS_AT");
 
@@ -79,9 +81,37 @@ public sealed record Settings(
             new MailSettings(sendGridKey, mailFrom!, sendGridUrl),
             new CampaignSettings(At(startsAt, timeZone), At(endsAt, timeZone), timeZone),
             rateLimit,
-            behindProxy
+            behindProxy,
+            s3!
         );
     }
+
+    /// <summary>
+    /// The bucket: from the Bucketeer add-on (BUCKETEER_*) when it is attached, else from AWS_* and
+    /// S3_BUCKET; S3_ENDPOINT points at an S3-compatible server instead of AWS (local development).
+    /// https://devcenter.heroku.com/articles/bucketeer
+    /// </summary>
+    static S3Settings? ReadS3(IConfiguration config, EnvironmentReader env)
+    {
+        var bucketeer = config["BUCKETEER_BUCKET_NAME"] is { Length: > 0 };
+        var prefix = bucketeer ? "BUCKETEER_" : "";
+        var bucket = env.Required(
+            bucketeer ? "BUCKETEER_BUCKET_NAME" : "S3_BUCKET",
+            value => value
+        );
+        var accessKey = env.Required($"{prefix}AWS_ACCESS_KEY_ID", value => value);
+        var secretKey = env.Required($"{prefix}AWS_SECRET_ACCESS_KEY", value => value);
+        var region = env.Optional($"{prefix}AWS_REGION", "us-east-1", Region);
+        var endpoint = env.Optional<Uri?>("S3_ENDPOINT", null, AbsoluteHttpUrl);
+        return bucket is null || accessKey is null || secretKey is null
+            ? null
+            : new S3Settings(bucket, accessKey, secretKey, region, endpoint);
+    }
+
+    static string Region(string value) =>
+        System.Text.RegularExpressions.Regex.IsMatch(value, "^[a-z]{2}(-[a-z]+)+-[0-9]$")
+            ? value
+            : throw new FormatException("must be an AWS region like us-east-1 or ap-northeast-1");
 
     static bool Boolean(string value) =>
         bool.TryParse(value, out var flag)
@@ -149,6 +179,19 @@ public sealed record Settings(
 /// <summary>How mail leaves: SendGrid's API (with an optional other host, such as a local stub), or
 /// in Development without a key, the local mailbox.</summary>
 public sealed record MailSettings(string? SendGridApiKey, MailAddress From, Uri? SendGridApiUrl);
+
+/// <summary>The S3 bucket for photos; <see cref="Endpoint"/> is set for an S3-compatible server.</summary>
+public sealed record S3Settings(
+    string Bucket,
+    string AccessKeyId,
+    string SecretAccessKey,
+    string Region,
+    Uri? Endpoint
+)
+{
+    /// <summary>Never print the secret (records print every property by default).</summary>
+    public override string ToString() => $"S3Settings {{ Bucket = {Bucket}, Region = {Region} }}";
+}
 
 /// <summary>The campaign's period (open when a bound is unset) and the time zone it is told in.</summary>
 public sealed record CampaignSettings(

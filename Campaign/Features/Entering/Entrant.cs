@@ -24,6 +24,7 @@ public sealed class Entrant
     public DateTimeOffset TermsAcceptedAt { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? ConfirmedAt { get; set; }
+    public Photos.Photo? Photo { get; set; }
 
     public static Entrant Enter(EntryInput input, DateTimeOffset now) =>
         new()

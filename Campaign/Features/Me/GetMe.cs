@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Campaign.Features.Entering;
+using Campaign.Features.Photos;
 using Campaign.Features.SignIn;
 using Campaign.Pages;
 using Campaign.Platform;
@@ -20,10 +21,37 @@ public static class GetMe
         bool CampaignMail,
         DateTimeOffset EnteredAt,
         DateTimeOffset? ConfirmedAt,
-        string TermsVersion
+        string TermsVersion,
+        PhotoView? Photo
     );
 
-    public static MeView AsMeView(this Entrant entrant) =>
+    /// <summary>The photo, with a URL that works for a few minutes (the bucket is private).</summary>
+    public sealed record PhotoView(
+        string Url,
+        string ContentType,
+        long Bytes,
+        DateTimeOffset AttachedAt
+    );
+
+    public static async Task<PhotoView?> PhotoOf(
+        Photo? photo,
+        PhotoStorage storage,
+        TimeProvider clock
+    ) =>
+        photo is null
+            ? null
+            : new PhotoView(
+                await storage.ViewUrl(photo.Key, clock.GetUtcNow()),
+                photo.ContentType,
+                photo.Bytes,
+                photo.AttachedAt
+            );
+
+    public static async Task<MeView> ViewOf(
+        Entrant entrant,
+        PhotoStorage storage,
+        TimeProvider clock
+    ) =>
         new(
             entrant.Id,
             entrant.Email,
@@ -33,7 +61,8 @@ public static class GetMe
             entrant.CampaignMail,
             entrant.CreatedAt,
             entrant.ConfirmedAt,
-            entrant.TermsVersion
+            entrant.TermsVersion,
+            await PhotoOf(entrant.Photo, storage, clock)
         );
 
     /// <summary><c>/me</c>: the entrant's page, or for a visitor who is not signed in, a form to get a link.</summary>
@@ -41,6 +70,8 @@ public static class GetMe
         ClaimsPrincipal user,
         HttpContext http,
         IQuerySession session,
+        PhotoStorage storage,
+        TimeProvider clock,
         CancellationToken cancellationToken
     )
     {
@@ -50,18 +81,22 @@ public static class GetMe
             : null;
         return entrant is null
             ? Page.Show<SignedOutPage>(new { Locale = locale })
-            : Page.Show<MePage>(new { Locale = locale, Entrant = entrant.AsMeView() });
+            : Page.Show<MePage>(
+                new { Locale = locale, Entrant = await ViewOf(entrant, storage, clock) }
+            );
     }
 
     public static async Task<Results<Ok<MeView>, ProblemHttpResult>> Handle(
         ClaimsPrincipal user,
         HttpContext http,
         IQuerySession session,
+        PhotoStorage storage,
+        TimeProvider clock,
         CancellationToken cancellationToken
     ) =>
         await session.LoadAsync<Entrant>(user.EntrantId(), cancellationToken) switch
         {
-            { } entrant => TypedResults.Ok(entrant.AsMeView()),
+            { } entrant => TypedResults.Ok(await ViewOf(entrant, storage, clock)),
             null => Problems.NotSignedIn(Language.Of(http)),
         };
 }

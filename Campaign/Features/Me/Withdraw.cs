@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Campaign.Features.Entering;
+using Campaign.Features.Photos;
 using Campaign.Features.SignIn;
 using Campaign.Mail;
 using Campaign.Pages;
@@ -15,7 +16,8 @@ namespace Campaign.Features.Me;
 
 /// <summary>
 /// Withdrawing: <c>DELETE /api/v1/me</c> and the button on <c>/me</c>. Deletes the entrant, their
-/// sign-in tokens and mail records in one transaction, then their sessions on every device.
+/// sign-in tokens, signed uploads and mail records in one transaction, then their sessions on every
+/// device and every object under their prefix in the bucket.
 /// </summary>
 public static class Withdraw
 {
@@ -24,10 +26,11 @@ public static class Withdraw
         HttpContext http,
         IDocumentSession session,
         RedisSessionStore sessions,
+        PhotoStorage storage,
         CancellationToken cancellationToken
     )
     {
-        await Run(user.EntrantId(), session, sessions, cancellationToken);
+        await Run(user.EntrantId(), session, sessions, storage, cancellationToken);
         await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
         return TypedResults.NoContent();
     }
@@ -43,6 +46,8 @@ public static class Withdraw
         HttpContext http,
         IDocumentSession session,
         RedisSessionStore sessions,
+        PhotoStorage storage,
+        TimeProvider clock,
         CancellationToken cancellationToken
     )
     {
@@ -58,13 +63,13 @@ public static class Withdraw
                 new
                 {
                     Locale = locale,
-                    Entrant = entrant.AsMeView(),
+                    Entrant = await ViewOf(entrant, storage, clock),
                     ConfirmMissing = true,
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
         }
-        await Run(id, session, sessions, cancellationToken);
+        await Run(id, session, sessions, storage, cancellationToken);
         await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
         return Page.Show<MessagePage>(
             new
@@ -88,14 +93,17 @@ public static class Withdraw
         Guid entrantId,
         IDocumentSession session,
         RedisSessionStore sessions,
+        PhotoStorage storage,
         CancellationToken cancellationToken
     )
     {
         session.Delete<Entrant>(entrantId);
+        session.DeleteWhere<PhotoUpload>(u => u.EntrantId == entrantId);
         session.DeleteWhere<SignInToken>(t => t.EntrantId == entrantId);
         // Unsent mail is deleted; a relay holding one right now finds no entrant and drops it.
         session.DeleteWhere<OutboxMessage>(m => m.EntrantId == entrantId);
         await session.SaveChangesAsync(cancellationToken);
         await sessions.EndAll(entrantId);
+        await storage.DeletePrefix(PhotoRules.PrefixOf(entrantId), cancellationToken);
     }
 }

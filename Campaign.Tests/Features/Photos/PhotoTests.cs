@@ -1,0 +1,261 @@
+using System.Net;
+using System.Net.Http.Json;
+using Campaign.Features.Photos;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Newtonsoft.Json.Linq;
+using Snapshooter.Xunit;
+
+namespace Campaign.Tests.Features.Photos;
+
+/// <summary>Photos against a real S3-compatible server (s3rver), which enforces no policy: the app must.</summary>
+[Collection(nameof(CampaignApp))]
+public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
+{
+    static readonly HttpClient S3 = new();
+
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    static async Task<JToken> Sign(HttpClient client, string contentType = "image/png")
+    {
+        var response = await client.PostAsJsonAsync(
+            "/api/v1/me/photo-uploads",
+            new { contentType }
+        );
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Json();
+    }
+
+    /// <summary>Posts the file to the bucket the way a browser's form does: the signed fields, then the file.</summary>
+    static async Task Upload(JToken signed, byte[] file, string? contentType = null)
+    {
+        using var form = new MultipartFormDataContent();
+        foreach (var field in (JObject)signed["fields"]!)
+        {
+            var value =
+                field.Key == "Content-Type" && contentType is not null
+                    ? contentType
+                    : (string)field.Value!;
+            form.Add(new StringContent(value), field.Key);
+        }
+        form.Add(new ByteArrayContent(file), "file", "photo");
+        var response = await S3.PostAsync((string)signed["url"]!, form);
+        Assert.True(response.IsSuccessStatusCode, $"S3 answered {response.StatusCode}");
+    }
+
+    static Task<HttpResponseMessage> Attach(HttpClient client, JToken signed) =>
+        client.PutAsJsonAsync("/api/v1/me/photo", new { key = (string)signed["key"]! });
+
+    async Task<bool> Exists(string key) =>
+        await app.Services.GetRequiredService<PhotoStorage>().Describe(key, default) is not null;
+
+    [Fact]
+    public async Task A_photo_goes_straight_to_S3_is_verified_attached_and_reads_back_identical()
+    {
+        var (client, entrantId) = await app.SignedIn("photo@example.jp");
+
+        var signed = await Sign(client);
+        await Upload(signed, Images.Png);
+        var attached = await Attach(client, signed);
+        var me = await (await client.GetAsync("/api/v1/me")).Json();
+
+        Assert.StartsWith($"entrants/{entrantId:N}/photo-", (string)signed["key"]!);
+        Assert.Equal(5 * 1024 * 1024, (long)signed["maxBytes"]!);
+        Assert.Equal(
+            ["Content-Type", "key"],
+            ((JObject)signed["fields"]!)
+                .Properties()
+                .Select(p => p.Name)
+                .Where(n => n is "key" or "Content-Type")
+                .Order()
+        );
+        Assert.Equal(HttpStatusCode.OK, attached.StatusCode);
+        var photo = me["photo"]!;
+        Assert.Equal(
+            ("image/png", Images.Png.Length),
+            ((string)photo["contentType"]!, (int)photo["bytes"]!)
+        );
+        Assert.Equal(Images.Png, await S3.GetByteArrayAsync((string)photo["url"]!));
+    }
+
+    [Fact]
+    public async Task Only_JPEG_PNG_and_WebP_can_be_signed()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+
+        var response = await client.PostAsJsonAsync(
+            "/api/v1/me/photo-uploads",
+            new { contentType = "image/svg+xml" }
+        );
+
+        Snapshot.Match(await response.Problem(HttpStatusCode.UnsupportedMediaType));
+    }
+
+    [Fact]
+    public async Task HTML_disguised_as_an_image_is_refused_and_deleted_and_the_photo_already_there_stays()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var good = await Sign(client);
+        await Upload(good, Images.Png);
+        await Attach(client, good);
+
+        var bad = await Sign(client);
+        await Upload(bad, Images.Html);
+        var response = await Attach(client, bad);
+
+        Snapshot.Match(await response.Problem(HttpStatusCode.UnsupportedMediaType));
+        Assert.False(await Exists((string)bad["key"]!));
+        var me = await (await client.GetAsync("/api/v1/me")).Json();
+        Assert.Equal(Images.Png, await S3.GetByteArrayAsync((string)me["photo"]!["url"]!));
+    }
+
+    [Fact]
+    public async Task A_file_uploaded_with_another_type_than_signed_is_refused()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var signed = await Sign(client, "image/png");
+
+        await Upload(signed, Images.Jpeg, contentType: "image/jpeg");
+        var response = await Attach(client, signed);
+
+        await response.Problem(HttpStatusCode.UnsupportedMediaType);
+        Assert.False(await Exists((string)signed["key"]!));
+    }
+
+    [Fact]
+    public async Task A_file_over_5_MiB_is_refused_and_deleted()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var signed = await Sign(client);
+
+        await Upload(signed, Images.OfSize(PhotoRules.MaxBytes + 1));
+        var response = await Attach(client, signed);
+
+        Snapshot.Match(await response.Problem(HttpStatusCode.RequestEntityTooLarge));
+        Assert.False(await Exists((string)signed["key"]!));
+    }
+
+    [Fact]
+    public async Task A_key_signed_for_another_entrant_cannot_be_attached()
+    {
+        var (alice, _) = await app.SignedIn("alice@example.jp");
+        var (bob, _) = await app.SignedIn("bob@example.jp");
+        var signed = await Sign(alice);
+        await Upload(signed, Images.Png);
+
+        var response = await Attach(bob, signed);
+
+        Snapshot.Match(await response.Problem(HttpStatusCode.NotFound));
+        Assert.True(await Exists((string)signed["key"]!)); // still Alice's to attach
+    }
+
+    [Theory]
+    [InlineData("../entrants/x/photo.png")]
+    [InlineData("entrants/00000000000000000000000000000000/photo-0.png")]
+    [InlineData("")]
+    public async Task A_key_the_app_did_not_sign_cannot_be_attached(string key)
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+
+        var response = await client.PutAsJsonAsync("/api/v1/me/photo", new { key });
+
+        await response.Problem(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task A_signature_is_used_once()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var signed = await Sign(client);
+        await Upload(signed, Images.Png);
+        await Attach(client, signed);
+
+        var again = await Attach(client, signed);
+
+        await again.Problem(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task An_upload_made_after_its_signature_expired_is_refused()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        app.Clock.Offset = -TimeSpan.FromMinutes(10); // signed ten minutes ago, for five minutes
+        var signed = await Sign(client);
+
+        await Upload(signed, Images.Png); // s3rver does not enforce the policy's expiry
+        var response = await Attach(client, signed);
+
+        Snapshot.Match(await response.Problem(HttpStatusCode.Gone));
+        Assert.False(await Exists((string)signed["key"]!));
+    }
+
+    [Fact]
+    public async Task Photos_need_a_session()
+    {
+        using var client = app.CreateClient();
+
+        var response = await client.PostAsJsonAsync(
+            "/api/v1/me/photo-uploads",
+            new { contentType = "image/png" }
+        );
+
+        await response.Problem(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Replacing_a_photo_deletes_the_old_object_and_removing_it_deletes_the_new_one()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var first = await Sign(client);
+        await Upload(first, Images.Png);
+        await Attach(client, first);
+        var second = await Sign(client, "image/jpeg");
+        await Upload(second, Images.Jpeg);
+
+        await Attach(client, second);
+        var removed = await client.DeleteAsync("/api/v1/me/photo");
+
+        Assert.False(await Exists((string)first["key"]!));
+        Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
+        Assert.False(await Exists((string)second["key"]!));
+        Assert.Equal(
+            JTokenType.Null,
+            (await (await client.GetAsync("/api/v1/me")).Json())["photo"]!.Type
+        );
+    }
+
+    [Fact]
+    public async Task Withdrawing_deletes_every_object_under_the_entrants_prefix()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var attached = await Sign(client);
+        await Upload(attached, Images.Png);
+        await Attach(client, attached);
+        var neverAttached = await Sign(client);
+        await Upload(neverAttached, Images.Png);
+
+        await client.DeleteAsync("/api/v1/me");
+
+        Assert.False(await Exists((string)attached["key"]!));
+        Assert.False(await Exists((string)neverAttached["key"]!));
+    }
+
+    [Fact]
+    public async Task The_clock_deletes_uploads_that_were_never_attached()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var abandoned = await Sign(client);
+        await Upload(abandoned, Images.Png);
+
+        app.Clock.Advance(
+            PhotoRules.SignatureLifetime + PhotoRules.AttachGrace + TimeSpan.FromMinutes(1)
+        );
+        await ActivatorUtilities.CreateInstance<SweepPhotoUploads>(app.Services).Invoke();
+
+        Assert.False(await Exists((string)abandoned["key"]!));
+        await using var session = app.Store.QuerySession();
+        Assert.Equal(0, await session.Query<PhotoUpload>().CountAsync());
+    }
+}

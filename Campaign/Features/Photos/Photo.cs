@@ -1,0 +1,65 @@
+using Marten;
+
+namespace Campaign.Features.Photos;
+
+/// <summary>An entrant's profile photo: an object in the private bucket, verified before attaching.</summary>
+public sealed record Photo(string Key, string ContentType, long Bytes, DateTimeOffset AttachedAt);
+
+/// <summary>
+/// A presigned upload the app handed out: the key it chose, for whom, for which type, until when.
+/// Only a key recorded here can be attached, by its entrant, once. S3-compatible servers do not all
+/// enforce the POST policy, so the app checks all of this itself.
+/// </summary>
+public sealed class PhotoUpload
+{
+    /// <summary>The object key.</summary>
+    public required string Id { get; set; }
+    public Guid EntrantId { get; set; }
+    public required string ContentType { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    public static void Configure(StoreOptions options) =>
+        options.Schema.For<PhotoUpload>().Duplicate(x => x.ExpiresAt, pgType: "timestamptz");
+}
+
+/// <summary>What a photo may be, and how each kind of image begins.</summary>
+public static class PhotoRules
+{
+    public const long MaxBytes = 5 * 1024 * 1024;
+    public static readonly TimeSpan SignatureLifetime = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long after its signature expired an upload may still be attached.</summary>
+    public static readonly TimeSpan AttachGrace = TimeSpan.FromMinutes(15);
+
+    /// <summary>Types accepted, their file extension and their first bytes (the "magic number").</summary>
+    public static readonly IReadOnlyDictionary<string, string> Extensions = new Dictionary<
+        string,
+        string
+    >
+    {
+        ["image/jpeg"] = "jpg",
+        ["image/png"] = "png",
+        ["image/webp"] = "webp",
+    };
+
+    /// <summary>Every object of an entrant lives under this prefix; withdrawal deletes it whole.</summary>
+    public static string PrefixOf(Guid entrantId) => $"entrants/{entrantId:N}/";
+
+    public static string NewKey(Guid entrantId, string contentType) =>
+        $"{PrefixOf(entrantId)}photo-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))}.{Extensions[contentType]}";
+
+    /// <summary>True when the first bytes are those of the declared type.</summary>
+    public static bool LooksLike(string contentType, ReadOnlySpan<byte> head) =>
+        contentType switch
+        {
+            "image/jpeg" => head.StartsWith((byte[])[0xFF, 0xD8, 0xFF]),
+            "image/png" => head.StartsWith(
+                (byte[])[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+            ),
+            "image/webp" => head.Length >= 12
+                && head[..4].SequenceEqual("RIFF"u8)
+                && head[8..12].SequenceEqual("WEBP"u8),
+            _ => false,
+        };
+}
