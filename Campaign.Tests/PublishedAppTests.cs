@@ -198,6 +198,34 @@ public sealed class PublishedAppTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_s3_setup_command_lets_only_the_apps_origin_post_to_the_bucket()
+    {
+        var bucket = $"cors-{Guid.NewGuid():N}"[..20];
+        var s3Settings = new Campaign.Platform.S3Settings(
+            bucket,
+            TestServices.S3["AWS_ACCESS_KEY_ID"]!,
+            TestServices.S3["AWS_SECRET_ACCESS_KEY"]!,
+            TestServices.S3["AWS_REGION"]!,
+            new Uri(TestServices.S3["S3_ENDPOINT"]!)
+        );
+        using var s3 = Campaign.Platform.BackingServices.S3Client(s3Settings);
+        await s3.PutBucketAsync(bucket);
+        var environment = HerokuEnvironment("run.1");
+        environment["S3_BUCKET"] = bucket;
+
+        using var setup = new PublishedApp(environment, "s3-setup");
+
+        Assert.True(await setup.WaitForExit(Patience) == 0, setup.Output);
+        Assert.Contains(
+            $"out: CORS: {bucket} accepts GET and POST from https://campaign.example.test",
+            setup.Output
+        );
+        var rule = Assert.Single((await s3.GetCORSConfigurationAsync(bucket)).Configuration.Rules);
+        Assert.Equal(["https://campaign.example.test"], rule.AllowedOrigins);
+        Assert.Equal(["GET", "POST"], rule.AllowedMethods.Order());
+    }
+
+    [Fact]
     public async Task In_production_a_missing_configuration_stops_the_boot_naming_every_variable()
     {
         using var web = new PublishedApp(
