@@ -2,6 +2,7 @@ using System.Text.Encodings.Web;
 using System.Text.Unicode;
 using Campaign;
 using Campaign.Clock;
+using Campaign.Features;
 using Campaign.Features.Entering;
 using Campaign.Features.Photos;
 using Campaign.Features.SignIn;
@@ -52,6 +53,7 @@ builder.Services.AddAntiforgery(options =>
         ? CookieSecurePolicy.SameAsRequest
         : CookieSecurePolicy.Always;
 });
+builder.Services.AddPageCache(Language.Of);
 builder.Services.AddOpenApi();
 builder.Services.AddCarter(configurator: c => c.WithModule<Routes>());
 
@@ -65,6 +67,7 @@ app.UseSecurityHeaders(app.Services.GetRequiredService<PhotoStorage>().Origin())
 app.UseErrorResponses(ErrorPages.Write);
 app.UseStaticFiles();
 app.UseAuthentication();
+app.UseOutputCache();
 app.UseAntiforgery();
 app.MapCarter();
 

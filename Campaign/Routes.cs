@@ -6,6 +6,7 @@ using Campaign.Features.Me;
 using Campaign.Features.Photos;
 using Campaign.Features.SignIn;
 using Campaign.Mail;
+using Campaign.Platform;
 using Carter;
 
 namespace Campaign;
@@ -20,7 +21,7 @@ public sealed class Routes : ICarterModule
 
         // Pages for people (STEPS 2-3): forms carry anti-forgery tokens, answers are HTML
         var pages = app.MapGroup("").ExcludeFromDescription();
-        pages.MapGet("/", GetCampaign.ShowLanding);
+        pages.MapGet("/", GetCampaign.ShowLanding).CacheOutput(OutputCaching.Landing);
         pages.MapGet("/signup", SubmitEntry.ShowForm);
         pages.MapPost("/signup", SubmitEntry.HandleForm).AddEndpointFilter<PerClientLimit>();
         pages.MapGet("/signup/sent", SubmitEntry.ShowSent);

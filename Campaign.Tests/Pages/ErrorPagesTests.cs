@@ -66,7 +66,25 @@ public sealed class ErrorPagesTests(CampaignApp app) : IAsyncLifetime
         using var client = down.CreateClient();
 
         var api = await client.Enter("taro@example.jp");
-        var page = await client.SendAsync(Browser(HttpMethod.Get, "/"));
+        var form = await client.SendAsync(Browser(HttpMethod.Get, "/signup"));
+        var token = System
+            .Text.RegularExpressions.Regex.Match(
+                await form.Content.ReadAsStringAsync(),
+                "name=\"__RequestVerificationToken\" value=\"([^\"]+)\""
+            )
+            .Groups[1]
+            .Value;
+        var post = Browser(HttpMethod.Post, "/signup");
+        post.Content = new FormUrlEncodedContent(
+            new Dictionary<string, string>
+            {
+                ["__RequestVerificationToken"] = token,
+                ["email"] = "taro@example.jp",
+                ["displayName"] = "山田 太郎",
+                ["consent"] = "true",
+            }
+        );
+        var page = await client.SendAsync(post);
 
         var problem = await api.Problem(HttpStatusCode.ServiceUnavailable);
         Assert.Equal(
@@ -75,5 +93,45 @@ public sealed class ErrorPagesTests(CampaignApp app) : IAsyncLifetime
         );
         Assert.Equal(HttpStatusCode.ServiceUnavailable, page.StatusCode);
         Assert.Contains("入力した内容は保存されていません", await page.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task With_PostgreSQL_down_the_landing_page_still_answers_without_the_count()
+    {
+        await using var down = CampaignApp.With(
+            new() { ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/campaign" }
+        );
+        using var client = down.CreateClient();
+
+        var page = await client.SendAsync(Browser(HttpMethod.Get, "/"));
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("ただいま集計できません", await page.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task The_landing_page_is_cached_for_a_few_seconds_per_language()
+    {
+        using var client = app.CreateClient();
+        var before = await (
+            await client.SendAsync(Browser(HttpMethod.Get, "/"))
+        ).Content.ReadAsStringAsync();
+
+        await client.Enter("crowd@example.jp");
+        var cached = await (
+            await client.SendAsync(Browser(HttpMethod.Get, "/"))
+        ).Content.ReadAsStringAsync();
+        var english = await (
+            await client.SendAsync(Browser(HttpMethod.Get, "/", "en"))
+        ).Content.ReadAsStringAsync();
+        await Task.Delay(Campaign.Platform.OutputCaching.LandingLifetime + TimeSpan.FromSeconds(1));
+        var later = await (
+            await client.SendAsync(Browser(HttpMethod.Get, "/"))
+        ).Content.ReadAsStringAsync();
+
+        Assert.Contains("0 人（数秒ごとに集計）", before);
+        Assert.Contains("0 人（数秒ごとに集計）", cached);
+        Assert.Contains("1 (counted every few seconds)", english);
+        Assert.Contains("1 人（数秒ごとに集計）", later);
     }
 }

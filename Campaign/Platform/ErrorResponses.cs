@@ -103,7 +103,8 @@ public static class ErrorResponses
             _ => "The request could not be read.",
         };
 
-    static bool IsBackingServiceFailure(Exception? error) =>
+    /// <summary>PostgreSQL or Redis refused, failed or timed out (also when wrapped, as Marten does).</summary>
+    public static bool IsBackingServiceFailure(Exception? error) =>
         error is NpgsqlException or RedisException or TimeoutException
         || error?.InnerException is NpgsqlException or RedisException or TimeoutException;
 }

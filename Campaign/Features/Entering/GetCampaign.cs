@@ -40,21 +40,45 @@ public static class GetCampaign
             await session.Query<Entrant>().CountAsync(cancellationToken)
         );
 
+    /// <summary>
+    /// The landing page, cached for a few seconds per language (Routes.cs): under a crowd most
+    /// visitors get the cached copy, so the count may be seconds old, and the page says so. With
+    /// PostgreSQL down the page still answers, without the count.
+    /// </summary>
     public static async Task<RazorComponentResult<LandingPage>> ShowLanding(
         HttpContext http,
         IQuerySession session,
         Settings settings,
         TimeProvider clock,
+        ILogger<CampaignView> logger,
         CancellationToken cancellationToken
     )
     {
         var locale = Language.Of(http);
-        var campaign = await Load(locale, session, settings, clock, cancellationToken);
+        int? count;
+        try
+        {
+            count = await session.Query<Entrant>().CountAsync(cancellationToken);
+        }
+        catch (Exception e) when (ErrorResponses.IsBackingServiceFailure(e))
+        {
+            logger.LogWarning("landing page without the entrant count: {Error}", e.GetType().Name);
+            count = null;
+        }
+        var campaign = new CampaignView(
+            Title(locale),
+            settings.Campaign.StartsAt,
+            settings.Campaign.EndsAt,
+            settings.Campaign.TimeZone.Id,
+            IsOpen(settings.Campaign, clock.GetUtcNow()),
+            count ?? 0
+        );
         return Page.Show<LandingPage>(
             new
             {
                 Locale = locale,
                 Campaign = campaign,
+                CountKnown = count is not null,
                 Zone = settings.Campaign.TimeZone,
             }
         );
