@@ -38,7 +38,7 @@ public sealed partial class PerClientLimit(
             if (count == 1)
                 await db.KeyExpireAsync(key, TimeSpan.FromSeconds(90));
         }
-        catch (RedisException e)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             // Without Redis the limit cannot be counted; the request goes on rather than failing.
             LogUncounted(logger, e.GetType().Name);

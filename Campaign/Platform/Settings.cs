@@ -70,7 +70,7 @@ public sealed record Settings(
         // https://devcenter.heroku.com/articles/heroku-postgres-plans
         database!.MaxPoolSize = poolSize;
         database.MinPoolSize = 0;
-        database.Timeout = 5;
+        database.Timeout = 3;
         database.CommandTimeout = 10;
         database.ApplicationName = $"campaign {dyno}";
         return new Settings(
