@@ -20,9 +20,12 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
     public CampaignApp()
         : this(new Dictionary<string, string>()) { }
 
+    readonly int redisDatabase;
+
     CampaignApp(IReadOnlyDictionary<string, string> overrides, bool kestrel = false)
     {
         this.overrides = overrides;
+        redisDatabase = kestrel ? 2 : 1;
         if (kestrel)
         {
             UseKestrel(0);
@@ -55,7 +58,7 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
     {
         builder.UseEnvironment("Test");
         builder.UseSetting("DATABASE_URL", TestServices.DatabaseUrl);
-        builder.UseSetting("REDIS_URL", TestServices.RedisUrl);
+        builder.UseSetting("REDIS_URL", TestServices.RedisDatabase(redisDatabase));
         builder.UseSetting("DATABASE_SCHEMA", Schema);
         builder.UseSetting("APP_BASE_URL", "https://campaign.example.test");
         builder.UseSetting("SENDGRID_API_KEY", "SG.test-key");

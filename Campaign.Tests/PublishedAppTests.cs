@@ -20,7 +20,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
             ["ASPNETCORE_ENVIRONMENT"] = "Staging",
             ["DYNO"] = dyno,
             ["DATABASE_URL"] = TestServices.DatabaseUrl,
-            ["REDIS_URL"] = TestServices.RedisUrl,
+            ["REDIS_URL"] = TestServices.RedisDatabase(3),
             ["DATABASE_SCHEMA"] = schema,
             ["APP_BASE_URL"] = "https://campaign.example.test",
             ["SENDGRID_API_KEY"] = "SG.unused",

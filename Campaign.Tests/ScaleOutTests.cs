@@ -19,7 +19,7 @@ public sealed class ScaleOutTests : IAsyncLifetime
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["DYNO"] = dyno,
             ["DATABASE_URL"] = TestServices.DatabaseUrl,
-            ["REDIS_URL"] = TestServices.RedisUrl,
+            ["REDIS_URL"] = TestServices.RedisDatabase(4),
             ["DATABASE_SCHEMA"] = schema,
             ["APP_BASE_URL"] = "https://campaign.example.test",
             ["SENDGRID_API_KEY"] = "SG.test",

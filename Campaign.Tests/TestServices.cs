@@ -8,6 +8,14 @@ public static class TestServices
 {
     public static string DatabaseUrl => Required("DATABASE_URL");
     public static string RedisUrl => Required("REDIS_URL");
+
+    /// <summary>
+    /// REDIS_URL with a database of its own: each group of tests that resets or relies on Redis
+    /// keys uses its own, so that one group's reset never signs out another's visitors.
+    /// </summary>
+    public static string RedisDatabase(int number) =>
+        new UriBuilder(RedisUrl) { Path = $"/{number}" }.Uri.ToString();
+
     public static string RedisTlsUrl => Required("REDIS_TLS_URL");
 
     /// <summary>The S3-compatible server (s3rver) and its bucket, as bin/test starts them.</summary>
