@@ -97,7 +97,10 @@ start_redis() {
       -keyout "$dir/tls.key" -out "$dir/tls.crt" >/dev/null 2>&1 || die "openssl could not make a certificate"
     tls=(--tls-port "$tls_port" --tls-cert-file "$dir/tls.crt" --tls-key-file "$dir/tls.key" --tls-auth-clients no)
   fi
+  # As Heroku Redis mini: 25 MB. volatile-ttl evicts the keys closest to expiry first (rate-limit
+  # counters before sessions) and never the data-protection keys, which have no TTL.
   redis-server --bind 127.0.0.1 --port "$port" "${tls[@]}" --save '' --appendonly no --daemonize yes \
+    --maxmemory 25mb --maxmemory-policy volatile-ttl \
     --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null \
     || die "Redis did not start on port $port"
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
