@@ -131,7 +131,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
         await ReleasePhase();
         await WriteUnsentMail("left.behind@example.jp");
 
-        using var sweep = new PublishedApp(HerokuEnvironment("run.1"), "mail-sweep");
+        using var sweep = new PublishedApp(HerokuEnvironment("run.1"), "outbox-drain");
 
         Assert.True(await sweep.WaitForExit(Patience) == 0, sweep.Output);
         Assert.Contains("out: 1", sweep.Output);
@@ -152,17 +152,9 @@ public sealed class PublishedAppTests : IAsyncLifetime
         Assert.Equal(0, await clock.WaitForExit(TimeSpan.FromSeconds(25)));
     }
 
-    /// <summary>What Heroku runs before a release's processes start: the Procfile's `release`.</summary>
-    async Task ReleasePhase()
-    {
-        using var apply = new PublishedApp(HerokuEnvironment("release.1"), "db-apply");
-        Assert.True(await apply.WaitForExit(Patience) == 0, apply.Output);
-    }
-
-    /// <summary>A mail written five minutes ago whose fast path never ran (its process died).</summary>
-    async Task WriteUnsentMail(string to)
-    {
-        await using var store = Marten.DocumentStore.For(options =>
+    /// <summary>The app's documents in this test's schema, as the app stores them.</summary>
+    Marten.DocumentStore Store() =>
+        Marten.DocumentStore.For(options =>
         {
             options.Connection(
                 Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
@@ -174,9 +166,20 @@ public sealed class PublishedAppTests : IAsyncLifetime
             );
             options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
             Campaign.Features.Entering.Entrant.Configure(options);
-            Campaign.Features.SignIn.SignInToken.Configure(options);
             Campaign.Mail.OutboxMessage.Configure(options);
         });
+
+    /// <summary>What Heroku runs before a release's processes start: the Procfile's `release`.</summary>
+    async Task ReleasePhase()
+    {
+        using var apply = new PublishedApp(HerokuEnvironment("release.1"), "db-apply");
+        Assert.True(await apply.WaitForExit(Patience) == 0, apply.Output);
+    }
+
+    /// <summary>A mail written five minutes ago whose fast path never ran (its process died).</summary>
+    async Task WriteUnsentMail(string to)
+    {
+        await using var store = Store();
         await using var session = store.LightweightSession();
         var then = DateTimeOffset.UtcNow.AddMinutes(-5);
         var entrant = Campaign.Features.Entering.Entrant.Enter(
@@ -194,6 +197,62 @@ public sealed class PublishedAppTests : IAsyncLifetime
                 expiresAt: null
             )
         );
+        await session.SaveChangesAsync();
+    }
+
+    [Fact]
+    public async Task The_nightly_mail_command_dry_runs_then_runs_a_night_and_a_re_run_adds_nothing()
+    {
+        await ReleasePhase();
+        await WriteConfirmedEntrantWhoWantsCampaignMail("night.owl@example.jp");
+
+        using var dry = new PublishedApp(
+            HerokuEnvironment("run.1"),
+            "nightly-mail",
+            "--date",
+            "2026-12-01",
+            "--dry-run"
+        );
+        Assert.True(await dry.WaitForExit(Patience) == 0, dry.Output);
+        using var run = new PublishedApp(
+            HerokuEnvironment("run.2"),
+            "nightly-mail",
+            "--date",
+            "2026-12-01"
+        );
+        Assert.True(await run.WaitForExit(Patience) == 0, run.Output);
+        using var again = new PublishedApp(
+            HerokuEnvironment("run.3"),
+            "nightly-mail",
+            "--date",
+            "2026-12-01"
+        );
+        Assert.True(await again.WaitForExit(Patience) == 0, again.Output);
+        using var badDate = new PublishedApp(
+            HerokuEnvironment("run.4"),
+            "nightly-mail",
+            "--date",
+            "tomorrow"
+        );
+
+        Assert.Contains("out: night=2026-12-01 dry-run qualifying=1", dry.Output);
+        Assert.Contains("out: night=2026-12-01 qualifying=1 enqueued=1 summary=no", run.Output);
+        Assert.Contains("err: nightly-mail 2026-12-01: 1 entrants so far", run.Output);
+        Assert.Contains("out: night=2026-12-01 qualifying=0 enqueued=0 summary=no", again.Output);
+        Assert.NotEqual(0, await badDate.WaitForExit(Patience));
+        Assert.Contains("--date must be a date like 2026-12-01", badDate.Output);
+    }
+
+    async Task WriteConfirmedEntrantWhoWantsCampaignMail(string email)
+    {
+        await using var store = Store();
+        var entrant = Campaign.Features.Entering.Entrant.Enter(
+            new(email, "夜更かし", "ja", true),
+            DateTimeOffset.UtcNow
+        );
+        entrant.Confirm(DateTimeOffset.UtcNow);
+        await using var session = store.LightweightSession();
+        session.Insert(entrant);
         await session.SaveChangesAsync();
     }
 

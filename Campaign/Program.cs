@@ -5,6 +5,7 @@ using Campaign.Clock;
 using Campaign.Features;
 using Campaign.Features.Entering;
 using Campaign.Features.Photos;
+using Campaign.Features.Reminders;
 using Campaign.Features.SignIn;
 using Campaign.Mail;
 using Campaign.Pages;
@@ -71,7 +72,7 @@ app.UseOutputCache();
 app.UseAntiforgery();
 app.MapCarter();
 
-// Runs the web server, or a JasperFx command such as `db-apply`, `db-assert` or `mail-sweep`.
+// Runs the web server, or a JasperFx command such as `db-apply`, `db-assert` or `outbox-drain`.
 return await app.RunJasperFxCommands(args);
 
 // What every role shares: settings, logs, backing services, the document store, mail.
@@ -93,6 +94,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             SignInToken.Configure(options);
             OutboxMessage.Configure(options);
             PhotoUpload.Configure(options);
+            NightlyRun.Configure(options);
         })
         .UseNpgsqlDataSource()
         .UseLightweightSessions();
@@ -100,6 +102,8 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     host.Services.AddMail(settings);
     host.Services.AddSingleton<PhotoStorage>();
     host.Services.AddTransient<SweepPhotoUploads>();
+    host.Services.AddSingleton<RunNightlyMail>();
+    host.Services.AddTransient<NightlyMailJob>();
     return settings;
 }
 

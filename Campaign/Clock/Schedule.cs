@@ -1,4 +1,5 @@
 using Campaign.Features.Photos;
+using Campaign.Features.Reminders;
 using Campaign.Mail;
 using Coravel.Scheduling.Schedule.Interfaces;
 
@@ -12,6 +13,12 @@ public static class Schedule
 {
     public static void Define(IScheduler scheduler)
     {
+        // The nightly reminder: checked every minute, sent once a night (see NightlyMailJob).
+        scheduler
+            .Schedule<NightlyMailJob>()
+            .EveryMinute()
+            .PreventOverlapping(nameof(NightlyMailJob));
+
         // The outbox's safety net: whatever the web processes' fast path did not send.
         scheduler.Schedule<SweepOutbox>().EveryMinute().PreventOverlapping(nameof(SweepOutbox));
 

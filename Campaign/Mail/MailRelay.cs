@@ -1,3 +1,4 @@
+using Campaign.Features;
 using Campaign.Features.Entering;
 using Campaign.Platform;
 using Marten;
@@ -111,12 +112,22 @@ public sealed partial class MailRelay(
             LogDropped(logger, message.Id, "expired");
             return;
         }
-        await using (var query = store.QuerySession())
+        if (message.Kind != MailKind.Operator)
         {
-            if (await query.LoadAsync<Entrant>(message.EntrantId, cancellationToken) is null)
+            await using var query = store.QuerySession();
+            var entrant = await query.LoadAsync<Entrant>(message.EntrantId, cancellationToken);
+            var reason = entrant switch
             {
-                message.Drop("entrant withdrew");
-                LogDropped(logger, message.Id, "entrant withdrew");
+                null => "entrant withdrew",
+                _ when message.Kind == MailKind.Campaign
+                        && !Features.Reminders.NightlyReminder.Qualifies(entrant) =>
+                    "entrant no longer qualifies",
+                _ => null,
+            };
+            if (reason is not null)
+            {
+                message.Drop(reason);
+                LogDropped(logger, message.Id, reason);
                 return;
             }
         }

@@ -26,6 +26,12 @@ public sealed class OutboxMessage
 
     public Guid Id { get; set; }
 
+    /// <summary>
+    /// Transactional mail (sign-in links) is always sent; campaign mail (reminders) only while its
+    /// entrant still qualifies; operator mail has no entrant.
+    /// </summary>
+    public MailKind Kind { get; set; }
+
     /// <summary>One message per key: a re-run of whatever wrote it adds nothing.</summary>
     public required string DedupKey { get; set; }
     public Guid EntrantId { get; set; }
@@ -51,11 +57,15 @@ public sealed class OutboxMessage
         string to,
         RenderedMail mail,
         DateTimeOffset now,
-        DateTimeOffset? expiresAt
+        DateTimeOffset? expiresAt,
+        MailKind kind = MailKind.Transactional
     ) =>
         new()
         {
-            Id = Guid.NewGuid(),
+            // The id follows from the de-duplication key: writing the same message twice (a re-run,
+            // a second clock) is an insert of an id that exists, which a bulk insert skips.
+            Id = IdOf(dedupKey),
+            Kind = kind,
             DedupKey = dedupKey,
             EntrantId = entrantId,
             To = to,
@@ -67,6 +77,13 @@ public sealed class OutboxMessage
             CreatedAt = now,
             ExpiresAt = expiresAt,
         };
+
+    public static Guid IdOf(string dedupKey) =>
+        new(
+            System.Security.Cryptography.SHA256.HashData(
+                System.Text.Encoding.UTF8.GetBytes(dedupKey)
+            )[..16]
+        );
 
     public void MarkSent(string? providerMessageId, DateTimeOffset now)
     {
@@ -110,3 +127,10 @@ public sealed class OutboxMessage
 }
 
 public sealed record RenderedMail(string Subject, string Html, string Text);
+
+public enum MailKind
+{
+    Transactional,
+    Campaign,
+    Operator,
+}

@@ -18,7 +18,8 @@ public sealed record Settings(
     CampaignSettings Campaign,
     int RateLimitPerMinute,
     bool BehindProxy,
-    S3Settings S3
+    S3Settings S3,
+    NightlySettings Nightly
 )
 {
     /// <summary>
@@ -60,6 +61,8 @@ public sealed record Settings(
             config["DYNO"] is { Length: > 0 }
             || env.Optional("TRUST_FORWARDED_HEADERS", false, Boolean);
         var s3 = ReadS3(config, env);
+        var nightlyAt = env.Optional("NIGHTLY_MAIL_AT", new TimeOnly(20, 0), TimeOfDay);
+        var operatorEmail = env.Optional<MailAddress?>("OPERATOR_EMAIL", null, MailFrom);
         if (startsAt is { } start && endsAt is { } end && end <= start)
             env.Problems.Add("CAMPAIGN_ENDS_AT must be later than CAMPAIGN_STARTS_AT");
 
@@ -82,7 +85,8 @@ public sealed record Settings(
             new CampaignSettings(At(startsAt, timeZone), At(endsAt, timeZone), timeZone),
             rateLimit,
             behindProxy,
-            s3!
+            s3!,
+            new NightlySettings(nightlyAt, operatorEmail)
         );
     }
 
@@ -112,6 +116,11 @@ public sealed record Settings(
         System.Text.RegularExpressions.Regex.IsMatch(value, "^[a-z]{2}(-[a-z]+)+-[0-9]$")
             ? value
             : throw new FormatException("must be an AWS region like us-east-1 or ap-northeast-1");
+
+    static TimeOnly TimeOfDay(string value) =>
+        TimeOnly.TryParseExact(value, "HH:mm", out var time)
+            ? time
+            : throw new FormatException("must be a time of day like 20:00 (in CAMPAIGN_TIME_ZONE)");
 
     static bool Boolean(string value) =>
         bool.TryParse(value, out var flag)
@@ -192,6 +201,9 @@ public sealed record S3Settings(
     /// <summary>Never print the secret (records print every property by default).</summary>
     public override string ToString() => $"S3Settings {{ Bucket = {Bucket}, Region = {Region} }}";
 }
+
+/// <summary>The nightly reminder: when (local time in the campaign's zone) and who gets the summary.</summary>
+public sealed record NightlySettings(TimeOnly SendAt, MailAddress? OperatorEmail);
 
 /// <summary>The campaign's period (open when a bound is unset) and the time zone it is told in.</summary>
 public sealed record CampaignSettings(

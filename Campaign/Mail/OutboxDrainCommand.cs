@@ -3,11 +3,11 @@ using JasperFx.CommandLine;
 namespace Campaign.Mail;
 
 /// <summary>
-/// <c>./Campaign mail-sweep</c> (e.g. <c>heroku run</c>): the clock's outbox sweep, once. It prints
+/// <c>./Campaign outbox-drain</c> (e.g. <c>heroku run</c>): the clock's outbox sweep, once. It prints
 /// how many messages it handled on stdout; logs go to stderr.
 /// </summary>
-[Description("Sends every outbox mail left unsent for over a minute, once", Name = "mail-sweep")]
-public sealed class MailSweepCommand : JasperFxAsyncCommand<NetCoreInput>
+[Description("Sends every outbox mail left unsent for over a minute, once", Name = "outbox-drain")]
+public sealed class OutboxDrainCommand : JasperFxAsyncCommand<NetCoreInput>
 {
     public override async Task<bool> Execute(NetCoreInput input)
     {

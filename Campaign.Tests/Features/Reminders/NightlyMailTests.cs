@@ -1,0 +1,246 @@
+using Campaign.Features.Entering;
+using Campaign.Features.Photos;
+using Campaign.Features.Reminders;
+using Campaign.Mail;
+using Campaign.Platform;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Snapshooter;
+using Snapshooter.Xunit;
+
+namespace Campaign.Tests.Features.Reminders;
+
+[Collection(nameof(CampaignApp))]
+public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
+{
+    static readonly DateOnly Night = new(2026, 12, 1);
+
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    Settings Settings => app.Services.GetRequiredService<Settings>();
+
+    RunNightlyMail Runner => ActivatorUtilities.CreateInstance<RunNightlyMail>(app.Services);
+
+    void At(string instant) =>
+        app.Clock.Offset = DateTimeOffset.Parse(instant) - TimeProvider.System.GetUtcNow();
+
+    async Task<List<Entrant>> Entrants(int count, Action<Entrant>? shape = null)
+    {
+        var now = DateTimeOffset.Parse("2026-11-30T03:00:00Z");
+        var entrants = Enumerable
+            .Range(0, count)
+            .Select(i =>
+            {
+                var entrant = Entrant.Enter(
+                    new EntryInput(
+                        $"n{i}-{Guid.NewGuid():N}@example.jp",
+                        $"夜 {i}",
+                        i % 2 == 0 ? "ja" : "en",
+                        true
+                    ),
+                    now
+                );
+                entrant.Confirm(now);
+                shape?.Invoke(entrant);
+                return entrant;
+            })
+            .ToList();
+        await app.Store.BulkInsertAsync(entrants);
+        return entrants;
+    }
+
+    async Task<List<OutboxMessage>> Reminders()
+    {
+        await using var session = app.Store.QuerySession();
+        return
+        [
+            .. await session
+                .Query<OutboxMessage>()
+                .Where(m => m.Kind == MailKind.Campaign)
+                .ToListAsync(),
+        ];
+    }
+
+    [Theory]
+    [InlineData("2026-12-01T10:59:00Z", false)] // 19:59 in Tokyo
+    [InlineData("2026-12-01T11:00:00Z", true)] // 20:00 in Tokyo
+    [InlineData("2026-12-01T14:59:00Z", true)] // 23:59 in Tokyo, still the same night
+    public void Twenty_hundred_in_Tokyo_is_eleven_hundred_UTC(string utc, bool past)
+    {
+        var (night, pastSendTime) = NightlyReminder.Tonight(DateTimeOffset.Parse(utc), Settings);
+
+        Assert.Equal((Night, past), (night, pastSendTime));
+        Assert.Equal(
+            DateTimeOffset.Parse("2026-12-01T11:00:00Z"),
+            NightlyReminder.SendTimeOf(Night, Settings)
+        );
+    }
+
+    [Fact]
+    public async Task Only_confirmed_entrants_without_a_photo_who_asked_for_campaign_mail_are_reminded()
+    {
+        var reminded = await Entrants(1);
+        await Entrants(1, e => e.Status = EntrantStatus.Pending);
+        await Entrants(1, e => e.CampaignMail = false);
+        await Entrants(1, e => e.Photo = new Photo("k", "image/png", 1, DateTimeOffset.UtcNow));
+
+        var outcome = await Runner.Run(Night, dryRun: false, progress: null, default);
+
+        var reminder = Assert.Single(await Reminders());
+        Assert.Equal((1, 1), (outcome.Qualifying, outcome.Enqueued));
+        Assert.Equal(
+            (reminded[0].Id, $"reminder:2026-12-01:{reminded[0].Id}"),
+            (reminder.EntrantId, reminder.DedupKey)
+        );
+        Assert.Contains("https://campaign.example.test/me", reminder.Text);
+    }
+
+    [Fact]
+    public async Task A_re_run_enqueues_nothing_new_even_when_its_record_was_lost()
+    {
+        await Entrants(30);
+        await Runner.Run(Night, dryRun: false, progress: null, default);
+        await using (var session = app.Session())
+        {
+            session.Delete<NightlyRun>(NightlyRun.IdOf(Night)); // as if the run had never been recorded
+            await session.SaveChangesAsync();
+        }
+
+        await Runner.Run(Night, dryRun: false, progress: null, default);
+        await Runner.Run(Night, dryRun: false, progress: null, default);
+
+        Assert.Equal(30, (await Reminders()).Count);
+    }
+
+    [Fact]
+    public async Task Two_runs_at_once_enqueue_each_reminder_once()
+    {
+        await Entrants(3000);
+
+        var outcomes = await Task.WhenAll(
+            Runner.Run(Night, dryRun: false, progress: null, default),
+            Runner.Run(Night, dryRun: false, progress: null, default)
+        );
+
+        Assert.Equal(3000, (await Reminders()).Count);
+        Assert.Equal(3000, outcomes.Sum(o => o.Enqueued));
+    }
+
+    [Fact]
+    public async Task A_run_stopped_mid_batch_resumes_where_it_stopped()
+    {
+        await Entrants(2500);
+        using var stop = new CancellationTokenSource();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            Runner.Run(Night, dryRun: false, progress: done => stop.Cancel(), stop.Token)
+        );
+        var afterStop = (await Reminders()).Count;
+        var resumed = await Runner.Run(Night, dryRun: false, progress: null, default);
+
+        Assert.Equal(RunNightlyMail.PageSize, afterStop);
+        Assert.Equal(1500, resumed.Qualifying); // only what the first run had not reached
+        Assert.Equal(2500, (await Reminders()).Count);
+    }
+
+    [Fact]
+    public async Task A_dry_run_counts_and_writes_nothing()
+    {
+        await Entrants(12);
+
+        var outcome = await Runner.Run(Night, dryRun: true, progress: null, default);
+
+        Assert.Equal((12, 0), (outcome.Qualifying, outcome.Enqueued));
+        Assert.Empty(await Reminders());
+        await using var session = app.Store.QuerySession();
+        Assert.Null(await session.LoadAsync<NightlyRun>(NightlyRun.IdOf(Night)));
+    }
+
+    [Theory]
+    [InlineData("2026-12-01T10:59:00Z", 0)] // 19:59 JST: not yet
+    [InlineData("2026-12-01T11:07:00Z", 5)] // a clock that booted at 20:07 catches up
+    public async Task The_clock_runs_tonights_batch_once_its_send_time_has_passed(
+        string now,
+        int reminders
+    )
+    {
+        await Entrants(5);
+        At(now);
+
+        await ActivatorUtilities
+            .CreateInstance<NightlyMailJob>(app.Services, app.Store.QuerySession())
+            .Invoke();
+        await ActivatorUtilities
+            .CreateInstance<NightlyMailJob>(app.Services, app.Store.QuerySession())
+            .Invoke();
+
+        Assert.Equal(reminders, (await Reminders()).Count);
+    }
+
+    [Fact]
+    public async Task A_reminder_whose_entrant_added_a_photo_meanwhile_is_dropped_at_send_time()
+    {
+        var entrant = (await Entrants(1))[0];
+        At("2026-12-01T11:00:00Z");
+        await Runner.Run(Night, dryRun: false, progress: null, default);
+        await using (var session = app.Session())
+        {
+            entrant.Photo = new Photo("k", "image/png", 1, app.Clock.GetUtcNow());
+            session.Update(entrant);
+            await session.SaveChangesAsync();
+        }
+
+        At("2026-12-01T11:05:00Z");
+        await app.Services.GetRequiredService<MailRelay>().SweepAsync();
+
+        var reminder = Assert.Single(await Reminders());
+        Assert.Equal(
+            (OutboxStatus.Dropped, "entrant no longer qualifies"),
+            (reminder.Status, reminder.LastError)
+        );
+        Assert.Empty(app.SendGrid.Requests);
+    }
+
+    [Fact]
+    public async Task Reminders_are_sent_by_the_sweep_and_the_operator_gets_the_days_numbers()
+    {
+        await using var withOperator = CampaignApp.With(
+            new() { ["OPERATOR_EMAIL"] = "ops@example.jp", ["DATABASE_SCHEMA"] = app.Schema }
+        );
+        await Entrants(3);
+        var runner = ActivatorUtilities.CreateInstance<RunNightlyMail>(withOperator.Services);
+
+        var outcome = await runner.Run(Night, dryRun: false, progress: null, default);
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        await app.Services.GetRequiredService<MailRelay>().SweepAsync();
+
+        Assert.True(outcome.SummaryWritten);
+        Assert.Equal(
+            3,
+            app.SendGrid.Requests.Count(r =>
+                r.Subject.Contains("プロフィール写真") || r.Subject.Contains("profile photo")
+            )
+        );
+        var summary = Assert.Single(app.SendGrid.MailsTo("ops@example.jp"));
+        Assert.Contains("リマインダ / Reminders queued: 3", summary.Text);
+    }
+
+    [Theory]
+    [InlineData("ja")]
+    [InlineData("en")]
+    public void The_reminder_as_rendered(string locale)
+    {
+        var mail = NightlyReminder.Render(
+            locale,
+            "山田 <太郎>",
+            new Uri("https://campaign.example.test/me")
+        );
+
+        Snapshot.Match(
+            $"Subject: {mail.Subject}\n\n{mail.Text}\n----- HTML -----\n{mail.Html}",
+            new SnapshotNameExtension(locale)
+        );
+    }
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using Campaign.Features.Entering;
+using Campaign.Mail;
+using Campaign.Platform;
+using Marten;
+
+namespace Campaign.Features.Reminders;
+
+/// <summary>
+/// The nightly reminder's rules, as pure functions: which night it is in the campaign's time zone
+/// (dynos run in UTC), whether tonight's run is due, who qualifies, and the mail itself.
+/// </summary>
+public static class NightlyReminder
+{
+    /// <summary>The campaign-local date and whether its send time has passed.</summary>
+    public static (DateOnly Night, bool PastSendTime) Tonight(DateTimeOffset now, Settings settings)
+    {
+        var local = TimeZoneInfo.ConvertTime(now, settings.Campaign.TimeZone);
+        return (
+            DateOnly.FromDateTime(local.DateTime),
+            TimeOnly.FromDateTime(local.DateTime) >= settings.Nightly.SendAt
+        );
+    }
+
+    /// <summary>The night's send time as an instant (20:00 JST is 11:00 UTC).</summary>
+    public static DateTimeOffset SendTimeOf(DateOnly night, Settings settings)
+    {
+        var local = night.ToDateTime(settings.Nightly.SendAt);
+        return new DateTimeOffset(local, settings.Campaign.TimeZone.GetUtcOffset(local));
+    }
+
+    /// <summary>Confirmed, no photo yet, and asked for campaign mail when entering.</summary>
+    public static bool Qualifies(Entrant entrant) =>
+        entrant is { Status: EntrantStatus.Confirmed, Photo: null, CampaignMail: true };
+
+    /// <summary>
+    /// The same rule in SQL, one page at a time in id order (keyset paging: never all entrants in
+    /// memory, and each page starts where the last one ended).
+    /// </summary>
+    public static Task<IReadOnlyList<Entrant>> QualifyingPage(
+        IQuerySession session,
+        Guid after,
+        int size,
+        CancellationToken cancellationToken
+    ) =>
+        session.QueryAsync<Entrant>(
+            """
+            where d.data ->> 'status' = 'Confirmed'
+              and coalesce(d.data -> 'photo', 'null'::jsonb) = 'null'::jsonb
+              and (d.data ->> 'campaignMail')::boolean
+              and d.id > ?
+            order by d.id
+            limit ?
+            """,
+            cancellationToken,
+            after,
+            size
+        );
+
+    public static string DedupKey(DateOnly night, Guid entrantId) =>
+        $"reminder:{night:yyyy-MM-dd}:{entrantId}";
+
+    public static OutboxMessage Message(
+        Entrant entrant,
+        DateOnly night,
+        Settings settings,
+        DateTimeOffset now
+    ) =>
+        OutboxMessage.For(
+            DedupKey(night, entrant.Id),
+            entrant.Id,
+            entrant.Email,
+            Render(entrant.Locale, entrant.DisplayName, new Uri(settings.AppBaseUrl, "/me")),
+            now,
+            // A reminder not sent by the next morning is dropped, not sent late.
+            expiresAt: SendTimeOf(night, settings).AddHours(12),
+            MailKind.Campaign
+        );
+
+    /// <summary>
+    /// The reminder links to /me, not to a sign-in token (those last 30 minutes): a signed-out
+    /// entrant asks there for a fresh link.
+    /// </summary>
+    public static RenderedMail Render(string locale, string displayName, Uri myPage)
+    {
+        var ja = locale != Language.English;
+        var subject = ja
+            ? "【キャンペーン】プロフィール写真を登録して応募を完了しましょう"
+            : "[Campaign] Add your profile photo to complete your entry";
+        var greeting = ja ? $"{displayName} 様" : $"Hello {displayName},";
+        var lead = ja
+            ? "ご応募ありがとうございます。抽選の対象になるには、マイページでプロフィール写真の登録が必要です。"
+            : "Thank you for entering. To take part in the draw, add a profile photo on your page.";
+        var why = ja
+            ? "このメールは、応募時にキャンペーンのお知らせを希望された方にお送りしています。"
+            : "You get this mail because you asked for campaign news when you entered.";
+        var signature = ja ? "キャンペーン事務局" : "The Campaign team";
+        var text = $"""
+            {greeting}
+
+            {lead}
+
+            {myPage}
+
+            {why}
+
+            --
+            {signature}
+
+            """;
+        string H(string s) => WebUtility.HtmlEncode(s);
+        var html = $"""
+            <!DOCTYPE html>
+            <html lang="{(ja ? "ja" : "en")}">
+            <head><meta charset="utf-8"><title>{H(subject)}</title></head>
+            <body style="font-family: sans-serif; line-height: 1.6; color: #212529;">
+            <p>{H(greeting)}</p>
+            <p>{H(lead)}</p>
+            <p><a href="{H(myPage.ToString())}">{H(myPage.ToString())}</a></p>
+            <p style="font-size: 0.9em;">{H(why)}</p>
+            <p>{H(signature)}</p>
+            </body>
+            </html>
+
+            """;
+        return new RenderedMail(subject, html, text);
+    }
+}
