@@ -19,17 +19,44 @@ public sealed class SendGridStub : IAsyncDisposable
     readonly WebApplication app;
     readonly ConcurrentQueue<int> statuses = new();
 
+    /// <summary>Every request, as received.</summary>
     public ConcurrentQueue<Received> Requests { get; } = new();
+
+    /// <summary>Every recipient of every request (a batched request has up to 1000), in order.</summary>
+    public IReadOnlyList<Mail> Mails => [.. Requests.SelectMany(r => r.Mails)];
 
     public sealed record Received(JObject Body, string? Authorization)
     {
-        public string To => (string)Body["personalizations"]![0]!["to"]![0]!["email"]!;
         public string Subject => (string)Body["subject"]!;
-        public string Text =>
-            (string)Body["content"]!.First(c => (string)c["type"]! == "text/plain")["value"]!;
-        public string OutboxId =>
-            (string)Body["personalizations"]![0]!["custom_args"]!["outbox_id"]!;
 
+        public IEnumerable<Mail> Mails =>
+            ((JArray)Body["personalizations"]!).Select(p => new Mail(
+                (string)p["to"]![0]!["email"]!,
+                Subject,
+                Substitute(Content("text/plain"), p["substitutions"]),
+                (string)p["custom_args"]!["outbox_id"]!,
+                Authorization
+            ));
+
+        string Content(string type) =>
+            (string)Body["content"]!.First(c => (string)c["type"]! == type)["value"]!;
+
+        // What SendGrid does with each recipient's substitutions before sending.
+        static string Substitute(string text, JToken? substitutions) =>
+            substitutions is JObject values
+                ? values.Properties().Aggregate(text, (t, p) => t.Replace(p.Name, (string)p.Value!))
+                : text;
+    }
+
+    /// <summary>One recipient's mail, as it would arrive.</summary>
+    public sealed record Mail(
+        string To,
+        string Subject,
+        string Text,
+        string OutboxId,
+        string? Authorization
+    )
+    {
         /// <summary>The sign-in token in the mail's link (<c>/sign-in#token=...</c>).</summary>
         public string Token =>
             System
@@ -52,7 +79,13 @@ public sealed class SendGridStub : IAsyncDisposable
                     await new StreamReader(http.Request.Body).ReadToEndAsync()
                 );
                 Requests.Enqueue(new Received(body, http.Request.Headers.Authorization));
-                var status = statuses.TryDequeue(out var queued) ? queued : 202;
+                var rejected =
+                    Rejects is { } bad
+                    && body["personalizations"]!.Any(p => (string)p["to"]![0]!["email"]! == bad);
+                var status =
+                    rejected ? 400
+                    : statuses.TryDequeue(out var queued) ? queued
+                    : 202;
                 if (status == 202)
                     http.Response.Headers["X-Message-Id"] = $"stub-{Guid.NewGuid():N}";
                 if (status == 429)
@@ -69,6 +102,9 @@ public sealed class SendGridStub : IAsyncDisposable
 
     public string Url { get; }
 
+    /// <summary>A request with this recipient is refused with 400, as SendGrid refuses a whole request.</summary>
+    public string? Rejects { get; set; }
+
     /// <summary>The next requests get these statuses, in order; then 202 again.</summary>
     public void Answer(params int[] next)
     {
@@ -80,13 +116,14 @@ public sealed class SendGridStub : IAsyncDisposable
     {
         Requests.Clear();
         statuses.Clear();
+        Rejects = null;
     }
 
-    public IReadOnlyList<Received> MailsTo(string address) =>
-        [.. Requests.Where(r => string.Equals(r.To, address, StringComparison.OrdinalIgnoreCase))];
+    public IReadOnlyList<Mail> MailsTo(string address) =>
+        [.. Mails.Where(m => string.Equals(m.To, address, StringComparison.OrdinalIgnoreCase))];
 
     /// <summary>Waits for the fast path (the in-process queue) to deliver.</summary>
-    public async Task<Received> WaitForMail(string address, int count = 1, TimeSpan? timeout = null)
+    public async Task<Mail> WaitForMail(string address, int count = 1, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
         while (DateTime.UtcNow < deadline)

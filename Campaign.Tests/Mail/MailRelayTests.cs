@@ -72,7 +72,7 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
         Assert.StartsWith("stub-", sent.ProviderMessageId);
         Assert.Null(sent.Html); // the sign-in link is not kept once sent
         Assert.Equal(5, app.SendGrid.MailsTo("taro@example.jp").Count);
-        Assert.All(app.SendGrid.Requests, r => Assert.Equal(sent.Id.ToString(), r.OutboxId));
+        Assert.All(app.SendGrid.Mails, m => Assert.Equal(sent.Id.ToString(), m.OutboxId));
     }
 
     [Fact]
@@ -116,7 +116,7 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
         Assert.Equal(40, handled.Sum());
         Assert.Equal(
             ids.Select(i => i.ToString()).Order(),
-            app.SendGrid.Requests.Select(r => r.OutboxId).Order()
+            app.SendGrid.Mails.Select(m => m.OutboxId).Order()
         );
     }
 

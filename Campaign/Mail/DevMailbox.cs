@@ -51,18 +51,25 @@ public static class DevMailbox
                     is { ValueKind: JsonValueKind.Object } c
                     ? c.GetProperty("value").GetString() ?? ""
                     : "";
-            var mail = new Mail(
-                root.GetProperty("personalizations")[0]
-                    .GetProperty("to")[0]
-                    .GetProperty("email")
-                    .GetString()!,
-                root.GetProperty("subject").GetString()!,
-                Content("text/plain"),
-                Content("text/html"),
-                DateTimeOffset.UtcNow
-            );
             var db = services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
-            await db.ListLeftPushAsync(Key, JsonSerializer.Serialize(mail));
+            // One mail per recipient, with their substitutions applied, as SendGrid would send it.
+            foreach (var personalization in root.GetProperty("personalizations").EnumerateArray())
+            {
+                string Substitute(string text) =>
+                    personalization.TryGetProperty("substitutions", out var values)
+                        ? values
+                            .EnumerateObject()
+                            .Aggregate(text, (t, v) => t.Replace(v.Name, v.Value.GetString()))
+                        : text;
+                var mail = new Mail(
+                    personalization.GetProperty("to")[0].GetProperty("email").GetString()!,
+                    root.GetProperty("subject").GetString()!,
+                    Substitute(Content("text/plain")),
+                    Substitute(Content("text/html")),
+                    DateTimeOffset.UtcNow
+                );
+                await db.ListLeftPushAsync(Key, JsonSerializer.Serialize(mail));
+            }
             await db.ListTrimAsync(Key, 0, Keep - 1);
             await db.KeyExpireAsync(Key, TimeSpan.FromDays(1));
             var response = new HttpResponseMessage(HttpStatusCode.Accepted);

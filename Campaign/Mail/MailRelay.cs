@@ -1,5 +1,5 @@
-using Campaign.Features;
 using Campaign.Features.Entering;
+using Campaign.Features.Reminders;
 using Campaign.Platform;
 using Marten;
 using SendGrid;
@@ -8,10 +8,11 @@ using SendGrid.Helpers.Mail;
 namespace Campaign.Mail;
 
 /// <summary>
-/// Delivers outbox messages through SendGrid. Each message is first claimed with a short lease in a
+/// Delivers outbox messages through SendGrid. Messages are first claimed with a short lease in a
 /// short transaction (<c>for update skip locked</c>: two relays never take the same one), then sent
-/// with no transaction open (no database connection waits on the network), then its outcome is
-/// recorded. Delivery is at-least-once: the outbox id travels in SendGrid's <c>custom_args</c>.
+/// with no transaction open (no database connection waits on the network), then their outcomes
+/// are recorded. Campaign mail of one template goes up to 1000 recipients per request. Delivery is
+/// at-least-once: each recipient's outbox id travels in SendGrid's <c>custom_args</c>.
 /// </summary>
 public sealed partial class MailRelay(
     IDocumentStore store,
@@ -27,9 +28,13 @@ public sealed partial class MailRelay(
     /// <summary>The sweep leaves young messages to the fast path (the web process's queue).</summary>
     public static readonly TimeSpan SweepAfter = TimeSpan.FromMinutes(1);
 
-    const int SweepBatch = 50;
+    /// <summary>SendGrid takes at most 1000 personalizations (recipients) in one request.</summary>
+    public const int MaxRecipientsPerRequest = 1000;
 
-    // Coravel hands over everything queued at once: at most this many sends run at a time.
+    // Claimed per sweep round: enough that each template's messages fill whole requests.
+    const int SweepBatch = 4 * MaxRecipientsPerRequest;
+
+    // Coravel hands over everything queued at once: at most this many requests run at a time.
     readonly SemaphoreSlim sending = new(4);
 
     /// <summary>The fast path: delivers one message just written, unless another relay has it.</summary>
@@ -40,8 +45,8 @@ public sealed partial class MailRelay(
             [id, clock.GetUtcNow()],
             cancellationToken
         );
-        foreach (var message in claimed)
-            await SendAsync(message, cancellationToken);
+        if (claimed.Count > 0)
+            await SendAsync(claimed, cancellationToken);
     }
 
     /// <summary>The safety net: delivers every message left unsent for a minute. Returns how many it handled.</summary>
@@ -58,7 +63,7 @@ public sealed partial class MailRelay(
             );
             if (batch.Count == 0)
                 break;
-            await Task.WhenAll(batch.Select(m => SendAsync(m, cancellationToken)));
+            await SendAsync(batch, cancellationToken);
             handled += batch.Count;
         }
         return handled;
@@ -79,23 +84,74 @@ public sealed partial class MailRelay(
         );
         var until = clock.GetUtcNow() + Lease;
         foreach (var message in messages)
-        {
             message.ClaimedUntil = until;
-            session.Store(message);
-        }
+        session.Store(messages.ToArray());
         await session.SaveChangesAsync(cancellationToken);
         return messages;
     }
 
-    async Task SendAsync(OutboxMessage message, CancellationToken cancellationToken)
+    async Task SendAsync(IReadOnlyList<OutboxMessage> claimed, CancellationToken cancellationToken)
+    {
+        var deliver = await DropWhatShouldNotGo(claimed, cancellationToken);
+        // One request per template (a language of a campaign mail), one per message otherwise.
+        var requests = deliver
+            .GroupBy(m => m.Template ?? m.Id.ToString())
+            .SelectMany(group => group.Chunk(MaxRecipientsPerRequest));
+        await Task.WhenAll(requests.Select(r => SendLimited(r, cancellationToken)));
+
+        await using var session = store.LightweightSession();
+        session.Store(claimed.ToArray());
+        await session.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>Expired mail, mail whose entrant is gone and campaign mail to someone who no longer
+    /// qualifies is dropped; the entrants are loaded in one query.</summary>
+    async Task<List<OutboxMessage>> DropWhatShouldNotGo(
+        IReadOnlyList<OutboxMessage> claimed,
+        CancellationToken cancellationToken
+    )
+    {
+        var now = clock.GetUtcNow();
+        await using var query = store.QuerySession();
+        var ids = claimed
+            .Where(m => m.Kind != MailKind.Operator)
+            .Select(m => m.EntrantId)
+            .Distinct();
+        var entrants = (await query.LoadManyAsync<Entrant>(cancellationToken, ids)).ToDictionary(
+            e => e.Id
+        );
+        var deliver = new List<OutboxMessage>();
+        foreach (var message in claimed)
+        {
+            var reason = message switch
+            {
+                { ExpiresAt: { } expiresAt } when expiresAt <= now =>
+                    "expired before it could be sent",
+                { Kind: MailKind.Operator } => null,
+                _ when !entrants.TryGetValue(message.EntrantId, out var entrant) =>
+                    "entrant withdrew",
+                { Kind: MailKind.Campaign }
+                    when !NightlyReminder.Qualifies(entrants[message.EntrantId]) =>
+                    "entrant no longer qualifies",
+                _ => null,
+            };
+            if (reason is null)
+                deliver.Add(message);
+            else
+            {
+                message.Drop(reason);
+                LogDropped(logger, message.Id, reason);
+            }
+        }
+        return deliver;
+    }
+
+    async Task SendLimited(OutboxMessage[] request, CancellationToken cancellationToken)
     {
         await sending.WaitAsync(cancellationToken);
         try
         {
-            await Decide(message, cancellationToken);
-            await using var session = store.LightweightSession();
-            session.Store(message);
-            await session.SaveChangesAsync(cancellationToken);
+            await SendSplitting(request, cancellationToken);
         }
         finally
         {
@@ -103,97 +159,90 @@ public sealed partial class MailRelay(
         }
     }
 
-    async Task Decide(OutboxMessage message, CancellationToken cancellationToken)
+    /// <summary>
+    /// One bad address must not sink a batch: SendGrid refuses a whole request with 400, so the
+    /// request is split in halves and retried, down to the one message that fails.
+    /// </summary>
+    async Task SendSplitting(OutboxMessage[] messages, CancellationToken cancellationToken)
     {
-        var now = clock.GetUtcNow();
-        if (message.ExpiresAt is { } expiresAt && expiresAt <= now)
+        var (status, providerId, error) = await Post(messages, cancellationToken);
+        if (status is >= 200 and < 300)
         {
-            message.Drop("expired before it could be sent");
-            LogDropped(logger, message.Id, "expired");
+            foreach (var message in messages)
+                message.MarkSent(providerId, clock.GetUtcNow());
+            LogSent(logger, messages[0].Id, messages.Length, providerId ?? "-");
             return;
         }
-        if (message.Kind != MailKind.Operator)
+        if (status == 400 && messages.Length > 1)
         {
-            await using var query = store.QuerySession();
-            var entrant = await query.LoadAsync<Entrant>(message.EntrantId, cancellationToken);
-            var reason = entrant switch
-            {
-                null => "entrant withdrew",
-                _ when message.Kind == MailKind.Campaign
-                        && !Features.Reminders.NightlyReminder.Qualifies(entrant) =>
-                    "entrant no longer qualifies",
-                _ => null,
-            };
-            if (reason is not null)
-            {
-                message.Drop(reason);
-                LogDropped(logger, message.Id, reason);
-                return;
-            }
+            var half = messages.Length / 2;
+            await SendSplitting(messages[..half], cancellationToken);
+            await SendSplitting(messages[half..], cancellationToken);
+            return;
         }
+        // 429 and 5xx were already retried by the resilience handler: try again at the next sweep.
+        // Any other 4xx will not get better by retrying.
+        var permanent = status is >= 400 and < 500 and not 429;
+        foreach (var message in messages)
+        {
+            message.MarkFailedAttempt(error, permanent);
+            LogFailed(logger, message.Id, message.Attempts, error, message.Status.ToString());
+        }
+    }
 
+    async Task<(int? Status, string? ProviderId, string Error)> Post(
+        OutboxMessage[] messages,
+        CancellationToken cancellationToken
+    )
+    {
+        var first = messages[0];
+        var from = settings.Mail.From;
+        var mail = new SendGridMessage
+        {
+            From = new EmailAddress(from.Address, from.DisplayName),
+            Subject = first.Subject,
+            PlainTextContent = first.Text,
+            HtmlContent = first.Html,
+            Personalizations =
+            [
+                .. messages.Select(m => new Personalization
+                {
+                    Tos = [new EmailAddress(m.To)],
+                    Substitutions = m.Substitutions,
+                    CustomArgs = new Dictionary<string, string> { ["outbox_id"] = m.Id.ToString() },
+                }),
+            ],
+        };
         try
         {
-            var response = await sendGrid.SendEmailAsync(ToSendGrid(message), cancellationToken);
-            var status = (int)response.StatusCode;
-            if (response.IsSuccessStatusCode)
-            {
-                var providerId = response.Headers.TryGetValues("X-Message-Id", out var ids)
-                    ? ids.FirstOrDefault()
-                    : null;
-                message.MarkSent(providerId, clock.GetUtcNow());
-                LogSent(logger, message.Id, providerId ?? "-", message.Attempts);
-                return;
-            }
-            // 429 and 5xx were already retried by the resilience handler: try again at the next sweep.
-            // Any other 4xx will not get better by retrying.
-            var permanent = status is >= 400 and < 500 and not 429;
-            message.MarkFailedAttempt($"SendGrid answered {status}", permanent);
+            var response = await sendGrid.SendEmailAsync(mail, cancellationToken);
+            var providerId = response.Headers.TryGetValues("X-Message-Id", out var ids)
+                ? ids.FirstOrDefault()
+                : null;
+            return (
+                (int)response.StatusCode,
+                providerId,
+                $"SendGrid answered {(int)response.StatusCode}"
+            );
         }
         catch (Exception e)
             when (e
                     is HttpRequestException
                         or TimeoutException
                         or Polly.Timeout.TimeoutRejectedException
-                        or TaskCanceledException
-                && !cancellationToken.IsCancellationRequested
+                || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested)
             )
         {
-            message.MarkFailedAttempt(
-                $"SendGrid unreachable: {e.GetType().Name}",
-                permanent: false
-            );
+            return (null, null, $"SendGrid unreachable: {e.GetType().Name}");
         }
-        LogFailed(
-            logger,
-            message.Id,
-            message.Attempts,
-            message.LastError!,
-            message.Status.ToString()
-        );
     }
 
-    SendGridMessage ToSendGrid(OutboxMessage message)
-    {
-        var from = settings.Mail.From;
-        var mail = new SendGridMessage
-        {
-            From = new EmailAddress(from.Address, from.DisplayName),
-            Subject = message.Subject,
-            PlainTextContent = message.Text,
-            HtmlContent = message.Html,
-        };
-        mail.AddTo(new EmailAddress(message.To));
-        mail.AddCustomArg("outbox_id", message.Id.ToString());
-        return mail;
-    }
-
-    // The log names the message, never its address.
+    // The log names messages, never their addresses.
     [LoggerMessage(
         Level = LogLevel.Information,
-        Message = "mail sent outbox_id={Id} provider_id={ProviderId} attempts={Attempts}"
+        Message = "mail sent outbox_id={Id} count={Count} provider_id={ProviderId}"
     )]
-    static partial void LogSent(ILogger logger, Guid id, string providerId, int attempts);
+    static partial void LogSent(ILogger logger, Guid id, int count, string providerId);
 
     [LoggerMessage(
         Level = LogLevel.Warning,

@@ -40,6 +40,14 @@ public sealed class OutboxMessage
     /// <summary>Lower-cased <see cref="To"/>, for the per-address cap.</summary>
     public required string ToKey { get; set; }
     public required string Subject { get; set; }
+
+    /// <summary>
+    /// Campaign mail is rendered once per language with placeholders (<see cref="Template"/> names
+    /// that rendering), and <see cref="Substitutions"/> holds each recipient's values: the relay then
+    /// sends up to 1000 recipients of one template in a single SendGrid request.
+    /// </summary>
+    public string? Template { get; set; }
+    public Dictionary<string, string>? Substitutions { get; set; }
     public string? Html { get; set; }
     public string? Text { get; set; }
     public OutboxStatus Status { get; set; }
@@ -58,10 +66,14 @@ public sealed class OutboxMessage
         RenderedMail mail,
         DateTimeOffset now,
         DateTimeOffset? expiresAt,
-        MailKind kind = MailKind.Transactional
+        MailKind kind = MailKind.Transactional,
+        string? template = null,
+        Dictionary<string, string>? substitutions = null
     ) =>
         new()
         {
+            Template = template,
+            Substitutions = substitutions,
             // The id follows from the de-duplication key: writing the same message twice (a re-run,
             // a second clock) is an insert of an id that exists, which a bulk insert skips.
             Id = IdOf(dedupKey),

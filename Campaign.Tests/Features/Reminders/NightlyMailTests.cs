@@ -216,10 +216,10 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
         app.Clock.Advance(TimeSpan.FromMinutes(2));
         await app.Services.GetRequiredService<MailRelay>().SweepAsync();
 
-        Assert.True(outcome.SummaryWritten);
+        Assert.Equal((true, 3, true), (outcome.Ran, outcome.Enqueued, outcome.SummaryWritten));
         Assert.Equal(
             3,
-            app.SendGrid.Requests.Count(r =>
+            app.SendGrid.Mails.Count(r =>
                 r.Subject.Contains("プロフィール写真") || r.Subject.Contains("profile photo")
             )
         );
@@ -232,15 +232,76 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
     [InlineData("en")]
     public void The_reminder_as_rendered(string locale)
     {
-        var mail = NightlyReminder.Render(
-            locale,
-            "山田 <太郎>",
-            new Uri("https://campaign.example.test/me")
-        );
+        var mail = NightlyReminder.Render(locale, new Uri("https://campaign.example.test/me"));
+        var name = NightlyReminder.Substitutions("山田 <太郎>");
 
         Snapshot.Match(
-            $"Subject: {mail.Subject}\n\n{mail.Text}\n----- HTML -----\n{mail.Html}",
+            $"Subject: {mail.Subject}\n\n{mail.Text.Replace(NightlyReminder.NameInText, name[NightlyReminder.NameInText])}"
+                + $"\n----- HTML -----\n{mail.Html.Replace(NightlyReminder.NameInHtml, name[NightlyReminder.NameInHtml])}",
             new SnapshotNameExtension(locale)
         );
+    }
+
+    [Fact]
+    public async Task Reminders_go_to_SendGrid_a_thousand_recipients_per_request_one_template_per_language()
+    {
+        await Entrants(2500); // half Japanese, half English
+        await Runner.Run(Night, dryRun: false, progress: null, default);
+
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        await app.Services.GetRequiredService<MailRelay>().SweepAsync();
+
+        Assert.Equal(2500, app.SendGrid.Mails.Select(m => m.OutboxId).Distinct().Count());
+        Assert.Equal(
+            [250, 250, 1000, 1000],
+            app.SendGrid.Requests.Select(r =>
+                    ((Newtonsoft.Json.Linq.JArray)r.Body["personalizations"]!).Count
+                )
+                .Order()
+        );
+        Assert.All((await Reminders()), r => Assert.Equal(OutboxStatus.Sent, r.Status));
+    }
+
+    [Fact]
+    public async Task One_request_as_SendGrid_receives_it()
+    {
+        var now = DateTimeOffset.Parse("2026-11-30T03:00:00Z");
+        var entrants = new[] { ("hanako@example.jp", "山田 花子"), ("ken@example.jp", "佐藤 <健>") }
+            .Select(
+                (e, i) =>
+                {
+                    var entrant = Entrant.Enter(new EntryInput(e.Item1, e.Item2, "ja", true), now);
+                    entrant.Id = Guid.Parse($"00000000-0000-0000-0000-00000000000{i + 1}");
+                    entrant.Confirm(now);
+                    return entrant;
+                }
+            )
+            .ToList();
+        await app.Store.BulkInsertAsync(entrants);
+        await Runner.Run(Night, dryRun: false, progress: null, default);
+
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        await app.Services.GetRequiredService<MailRelay>().SweepAsync();
+
+        Snapshot.Match(Assert.Single(app.SendGrid.Requests).Body);
+    }
+
+    [Fact]
+    public async Task One_address_SendGrid_refuses_does_not_sink_the_batch()
+    {
+        var entrants = await Entrants(20, e => e.Locale = "ja");
+        app.SendGrid.Rejects = entrants[13].Email;
+        await Runner.Run(Night, dryRun: false, progress: null, default);
+
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        await app.Services.GetRequiredService<MailRelay>().SweepAsync();
+
+        var reminders = await Reminders();
+        var failed = Assert.Single(reminders, r => r.Status == OutboxStatus.Failed);
+        Assert.Equal(
+            (entrants[13].Id, "SendGrid answered 400"),
+            (failed.EntrantId, failed.LastError)
+        );
+        Assert.Equal(19, reminders.Count(r => r.Status == OutboxStatus.Sent));
     }
 }

@@ -65,29 +65,40 @@ public static class NightlyReminder
         DateOnly night,
         Settings settings,
         DateTimeOffset now
-    ) =>
-        OutboxMessage.For(
+    )
+    {
+        var myPage = new Uri(settings.AppBaseUrl, "/me");
+        return OutboxMessage.For(
             DedupKey(night, entrant.Id),
             entrant.Id,
             entrant.Email,
-            Render(entrant.Locale, entrant.DisplayName, new Uri(settings.AppBaseUrl, "/me")),
+            Render(entrant.Locale, myPage),
             now,
             // A reminder not sent by the next morning is dropped, not sent late.
             expiresAt: SendTimeOf(night, settings).AddHours(12),
-            MailKind.Campaign
+            MailKind.Campaign,
+            template: $"reminder:{entrant.Locale}",
+            substitutions: Substitutions(entrant.DisplayName)
         );
+    }
+
+    /// <summary>Each recipient's values for the placeholders: as typed in text, escaped in HTML.</summary>
+    public static Dictionary<string, string> Substitutions(string displayName) =>
+        new() { [NameInText] = displayName, [NameInHtml] = WebUtility.HtmlEncode(displayName) };
+
+    public const string NameInText = "-name-";
+    public const string NameInHtml = "-name_html-";
 
     /// <summary>
-    /// The reminder links to /me, not to a sign-in token (those last 30 minutes): a signed-out
-    /// entrant asks there for a fresh link.
+    /// The reminder of one language, with the entrant's name as a placeholder. It links to /me, not
+    /// to a sign-in token (those last 30 minutes): a signed-out entrant asks there for a fresh link.
     /// </summary>
-    public static RenderedMail Render(string locale, string displayName, Uri myPage)
+    public static RenderedMail Render(string locale, Uri myPage)
     {
         var ja = locale != Language.English;
         var subject = ja
             ? "【キャンペーン】プロフィール写真を登録して応募を完了しましょう"
             : "[Campaign] Add your profile photo to complete your entry";
-        var greeting = ja ? $"{displayName} 様" : $"Hello {displayName},";
         var lead = ja
             ? "ご応募ありがとうございます。抽選の対象になるには、マイページでプロフィール写真の登録が必要です。"
             : "Thank you for entering. To take part in the draw, add a profile photo on your page.";
@@ -95,8 +106,9 @@ public static class NightlyReminder
             ? "このメールは、応募時にキャンペーンのお知らせを希望された方にお送りしています。"
             : "You get this mail because you asked for campaign news when you entered.";
         var signature = ja ? "キャンペーン事務局" : "The Campaign team";
+        string Greeting(string name) => ja ? $"{name} 様" : $"Hello {name},";
         var text = $"""
-            {greeting}
+            {Greeting(NameInText)}
 
             {lead}
 
@@ -114,7 +126,7 @@ public static class NightlyReminder
             <html lang="{(ja ? "ja" : "en")}">
             <head><meta charset="utf-8"><title>{H(subject)}</title></head>
             <body style="font-family: sans-serif; line-height: 1.6; color: #212529;">
-            <p>{H(greeting)}</p>
+            <p>{Greeting(NameInHtml)}</p>
             <p>{H(lead)}</p>
             <p><a href="{H(myPage.ToString())}">{H(myPage.ToString())}</a></p>
             <p style="font-size: 0.9em;">{H(why)}</p>

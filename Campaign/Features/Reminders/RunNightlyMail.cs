@@ -44,7 +44,11 @@ public sealed partial class RunNightlyMail(
             )
         )
         {
-            take.Parameters.AddWithValue("key", $"nightly:{night:yyyy-MM-dd}");
+            // Advisory locks belong to the whole database: the schema is part of the key.
+            take.Parameters.AddWithValue(
+                "key",
+                $"nightly:{settings.DatabaseSchema}:{night:yyyy-MM-dd}"
+            );
             if (!(bool)(await take.ExecuteScalarAsync(cancellationToken))!)
             {
                 LogSkipped(logger, night.ToString("yyyy-MM-dd"));
