@@ -19,7 +19,8 @@ public sealed record Settings(
     int RateLimitPerMinute,
     bool BehindProxy,
     S3Settings S3,
-    NightlySettings Nightly
+    NightlySettings Nightly,
+    bool AllowSeed
 )
 {
     /// <summary>
@@ -63,6 +64,7 @@ public sealed record Settings(
         var s3 = ReadS3(config, env);
         var nightlyAt = env.Optional("NIGHTLY_MAIL_AT", new TimeOnly(20, 0), TimeOfDay);
         var operatorEmail = env.Optional<MailAddress?>("OPERATOR_EMAIL", null, MailFrom);
+        var allowSeed = env.Optional("ALLOW_SEED", false, Boolean);
         if (startsAt is { } start && endsAt is { } end && end <= start)
             env.Problems.Add("CAMPAIGN_ENDS_AT must be later than CAMPAIGN_STARTS_AT");
 
@@ -86,7 +88,8 @@ public sealed record Settings(
             rateLimit,
             behindProxy,
             s3!,
-            new NightlySettings(nightlyAt, operatorEmail)
+            new NightlySettings(nightlyAt, operatorEmail),
+            allowSeed
         );
     }
 
