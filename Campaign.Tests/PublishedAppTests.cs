@@ -257,6 +257,37 @@ public sealed class PublishedAppTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Seeding_is_refused_without_ALLOW_SEED_and_adds_confirmed_entrants_with_it()
+    {
+        await ReleasePhase();
+        using var refused = new PublishedApp(
+            HerokuEnvironment("run.1"),
+            "seed-entrants",
+            "--count",
+            "10"
+        );
+        Assert.NotEqual(0, await refused.WaitForExit(Patience));
+        var allowed = HerokuEnvironment("run.2");
+        allowed["ALLOW_SEED"] = "true";
+
+        using var seed = new PublishedApp(allowed, "seed-entrants", "--count", "7");
+
+        Assert.True(await seed.WaitForExit(Patience) == 0, seed.Output);
+        Assert.Contains("set ALLOW_SEED=true", refused.Output);
+        Assert.Contains("out: seeded=7", seed.Output);
+        await using var store = Store();
+        await using var session = store.QuerySession();
+        Assert.Equal(
+            7,
+            await Marten.QueryableExtensions.CountAsync(
+                session.Query<Campaign.Features.Entering.Entrant>(),
+                e =>
+                    e.Status == Campaign.Features.Entering.EntrantStatus.Confirmed && e.CampaignMail
+            )
+        );
+    }
+
+    [Fact]
     public async Task The_s3_setup_command_lets_only_the_apps_origin_post_to_the_bucket()
     {
         var bucket = $"cors-{Guid.NewGuid():N}"[..20];

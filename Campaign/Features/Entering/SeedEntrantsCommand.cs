@@ -25,7 +25,9 @@ public sealed class SeedEntrantsCommand : JasperFxAsyncCommand<SeedInput>
         using var host = input.BuildHost();
         if (!host.Services.GetRequiredService<Settings>().AllowSeed)
         {
-            Console.Error.WriteLine("seed-entrants is refused: set ALLOW_SEED=true (never on production).");
+            Console.Error.WriteLine(
+                "seed-entrants is refused: set ALLOW_SEED=true (never on production)."
+            );
             return false;
         }
         var store = host.Services.GetRequiredService<IDocumentStore>();
@@ -38,7 +40,12 @@ public sealed class SeedEntrantsCommand : JasperFxAsyncCommand<SeedInput>
                 .Select(i =>
                 {
                     var entrant = Entrant.Enter(
-                        new EntryInput($"seed-{run}-{i}@example.test", $"テスト {i}", i % 3 == 0 ? "en" : "ja", CampaignMail: true),
+                        new EntryInput(
+                            $"seed-{run}-{i}@example.test",
+                            $"テスト {i}",
+                            i % 3 == 0 ? "en" : "ja",
+                            CampaignMail: true
+                        ),
                         now
                     );
                     entrant.Confirm(now);
