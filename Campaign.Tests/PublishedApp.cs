@@ -63,6 +63,13 @@ public sealed class PublishedApp : IDisposable
         return process.ExitCode;
     }
 
+    /// <summary>What Heroku sends 30 s after SIGTERM, or when a dyno dies: no chance to finish anything.</summary>
+    public void Kill()
+    {
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+    }
+
     /// <summary>What Heroku sends on a restart or a deploy; SIGKILL follows 30 s later.</summary>
     public void Terminate() =>
         Process.Start("kill", ["-TERM", process.Id.ToString()])!.WaitForExit();

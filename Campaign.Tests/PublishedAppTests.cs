@@ -288,6 +288,47 @@ public sealed class PublishedAppTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Entries_accepted_by_a_process_killed_before_it_could_mail_are_mailed_by_the_sweep()
+    {
+        await ReleasePhase();
+        var port = PublishedApp.FreePort();
+        var unreachable = HerokuEnvironment("web.1");
+        unreachable["SENDGRID_API_URL"] = "http://127.0.0.1:9"; // the fast path fails
+        using var web = new PublishedApp(unreachable, "--urls", $"http://*:{port}");
+        await web.WaitForOutput("Now listening on", Patience);
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Add("X-Forwarded-Proto", "https");
+        var entry = await http.PostAsJsonAsync(
+            $"http://127.0.0.1:{port}/api/v1/entries",
+            new
+            {
+                email = "survivor@example.jp",
+                displayName = "生還",
+                consent = true,
+            }
+        );
+        Assert.Equal(HttpStatusCode.Accepted, entry.StatusCode);
+
+        web.Kill(); // SIGKILL: no graceful stop, the in-memory queue is gone
+        await using (
+            var db = NpgsqlDataSource.Create(
+                Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
+            )
+        )
+            // A minute passes: the sweep takes what the fast path left behind.
+            await db.CreateCommand(
+                    $"update {schema}.mt_doc_outboxmessage set created_at = created_at - interval '2 minutes'"
+                )
+                .ExecuteNonQueryAsync();
+        using var drain = new PublishedApp(HerokuEnvironment("run.1"), "outbox-drain");
+
+        Assert.True(await drain.WaitForExit(Patience) == 0, drain.Output);
+        Assert.Single(sendGrid.MailsTo("survivor@example.jp"));
+        Assert.Contains("count#campaign.mails_sent=1", drain.Output);
+        Assert.Contains("count#campaign.entries=1", web.Output);
+    }
+
+    [Fact]
     public async Task The_s3_setup_command_lets_only_the_apps_origin_post_to_the_bucket()
     {
         var bucket = $"cors-{Guid.NewGuid():N}"[..20];

@@ -14,6 +14,7 @@ using Carter;
 using Coravel;
 using JasperFx;
 using Marten;
+using Microsoft.AspNetCore.Http.Timeouts;
 using Weasel.Core;
 
 // One executable, three roles (Procfile): web, clock, one-off admin commands.
@@ -39,6 +40,16 @@ if (role == AppRole.Clock)
 
 var builder = WebApplication.CreateBuilder(args);
 var settings = AddCampaignServices(builder);
+
+// Heroku's router gives up on a request after 30 s (H12): answer 503 well before, and free the
+// request's database connection. https://devcenter.heroku.com/articles/request-timeout
+builder.Services.AddRequestTimeouts(options =>
+    options.DefaultPolicy = new RequestTimeoutPolicy
+    {
+        Timeout = TimeSpan.FromSeconds(15),
+        TimeoutStatusCode = StatusCodes.Status503ServiceUnavailable,
+    }
+);
 builder.Services.AddProxyHeaders();
 builder.Services.AddHttpsOnly();
 builder.Services.AddErrorResponses();
@@ -67,6 +78,7 @@ if (!app.Environment.IsDevelopment())
 app.UseSecurityHeaders(app.Services.GetRequiredService<PhotoStorage>().Origin());
 app.UseErrorResponses(ErrorPages.Write);
 app.UseStaticFiles();
+app.UseRequestTimeouts();
 app.UseAuthentication();
 app.UseOutputCache();
 app.UseAntiforgery();
@@ -80,8 +92,13 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
 {
     var settings = Settings.Load(host.Configuration, host.Environment);
     host.Services.AddSingleton(settings);
+    // Heroku sends SIGKILL 30 s after SIGTERM: finish in-flight requests and queued mail before.
+    host.Services.Configure<HostOptions>(options =>
+        options.ShutdownTimeout = TimeSpan.FromSeconds(25)
+    );
     host.Logging.AddCampaignConsole(role);
     host.Services.AddBackingServices(settings);
+    host.Services.AddSingleton<Metrics>();
     host.Services.AddMarten(options =>
         {
             options.DatabaseSchemaName = settings.DatabaseSchema;

@@ -19,6 +19,7 @@ public sealed partial class MailRelay(
     ISendGridClient sendGrid,
     Settings settings,
     TimeProvider clock,
+    Metrics metrics,
     ILogger<MailRelay> logger
 )
 {
@@ -66,7 +67,29 @@ public sealed partial class MailRelay(
             await SendAsync(batch, cancellationToken);
             handled += batch.Count;
         }
+        await SampleBacklog(cancellationToken);
         return handled;
+    }
+
+    /// <summary>How much mail waits, and for how long the oldest has: the outbox's health.</summary>
+    async Task SampleBacklog(CancellationToken cancellationToken)
+    {
+        await using var query = store.QuerySession();
+        var waiting = await query
+            .Query<OutboxMessage>()
+            .CountAsync(m => m.Status == OutboxStatus.Pending, cancellationToken);
+        var oldest = await query
+            .Query<OutboxMessage>()
+            .Where(m => m.Status == OutboxStatus.Pending)
+            .OrderBy(m => m.CreatedAt)
+            .Select(m => m.CreatedAt)
+            .FirstOrDefaultAsync(cancellationToken);
+        metrics.Sample("campaign.outbox_backlog", waiting);
+        metrics.Sample(
+            "campaign.outbox_oldest_age",
+            oldest == default ? 0 : (clock.GetUtcNow() - oldest).TotalSeconds,
+            "s"
+        );
     }
 
     async Task<IReadOnlyList<OutboxMessage>> ClaimAsync(
@@ -171,6 +194,7 @@ public sealed partial class MailRelay(
             foreach (var message in messages)
                 message.MarkSent(providerId, clock.GetUtcNow());
             LogSent(logger, messages[0].Id, messages.Length, providerId ?? "-");
+            metrics.Count("campaign.mails_sent", messages.Length);
             return;
         }
         if (status == 400 && messages.Length > 1)
@@ -183,6 +207,7 @@ public sealed partial class MailRelay(
         // 429 and 5xx were already retried by the resilience handler: try again at the next sweep.
         // Any other 4xx will not get better by retrying.
         var permanent = status is >= 400 and < 500 and not 429;
+        metrics.Count("campaign.mails_failed", messages.Length);
         foreach (var message in messages)
         {
             message.MarkFailedAttempt(error, permanent);

@@ -41,6 +41,7 @@ public static class SubmitEntry
         Settings settings,
         TimeProvider clock,
         IQueue queue,
+        Metrics metrics,
         CancellationToken cancellationToken
     )
     {
@@ -55,7 +56,15 @@ public static class SubmitEntry
         if (input is null)
             return Problems.Validation(errors, locale);
 
-        return await Enter(input, session, settings, clock, queue, cancellationToken) switch
+        return await Enter(
+            input,
+            session,
+            settings,
+            clock,
+            queue,
+            metrics,
+            cancellationToken
+        ) switch
         {
             Outcome.Closed => Problems.CampaignClosed(locale),
             _ => TypedResults.Accepted(
@@ -100,6 +109,7 @@ public static class SubmitEntry
         Settings settings,
         TimeProvider clock,
         IQueue queue,
+        Metrics metrics,
         CancellationToken cancellationToken
     )
     {
@@ -125,7 +135,15 @@ public static class SubmitEntry
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        return await Enter(input, session, settings, clock, queue, cancellationToken) switch
+        return await Enter(
+            input,
+            session,
+            settings,
+            clock,
+            queue,
+            metrics,
+            cancellationToken
+        ) switch
         {
             Outcome.Closed => Page.Show<SignupPage>(
                 new { Locale = locale, Open = false },
@@ -169,6 +187,7 @@ public static class SubmitEntry
         Settings settings,
         TimeProvider clock,
         IQueue queue,
+        Metrics metrics,
         CancellationToken cancellationToken
     )
     {
@@ -199,6 +218,8 @@ public static class SubmitEntry
 
         if (mail is not null)
             queue.QueueInvocableWithPayload<DeliverMail, Guid>(mail.Id);
+        if (firstEntry)
+            metrics.Count("campaign.entries");
         return Outcome.Accepted;
     }
 }

@@ -19,6 +19,7 @@ public sealed partial class RunNightlyMail(
     NpgsqlDataSource database,
     Settings settings,
     TimeProvider clock,
+    Metrics metrics,
     ILogger<RunNightlyMail> logger
 )
 {
@@ -105,6 +106,11 @@ public sealed partial class RunNightlyMail(
         await session.SaveChangesAsync(cancellationToken);
         await lockTransaction.CommitAsync(cancellationToken);
         LogCompleted(logger, run.Id, run.Enqueued);
+        metrics.Measure(
+            "campaign.nightly_duration",
+            (clock.GetUtcNow() - run.StartedAt).TotalSeconds,
+            "s"
+        );
         return new Outcome(true, qualifying, run.Enqueued, summary);
     }
 
