@@ -315,9 +315,9 @@ public sealed class PublishedAppTests : IAsyncLifetime
                 Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
             )
         )
-            // A minute passes: the sweep takes what the fast path left behind.
+            // Minutes pass (and any lease the dead process held runs out): the sweep's turn.
             await db.CreateCommand(
-                    $"update {schema}.mt_doc_outboxmessage set created_at = created_at - interval '2 minutes'"
+                    $"update {schema}.mt_doc_outboxmessage set created_at = created_at - interval '3 minutes', claimed_until = claimed_until - interval '3 minutes'"
                 )
                 .ExecuteNonQueryAsync();
         using var drain = new PublishedApp(HerokuEnvironment("run.1"), "outbox-drain");
