@@ -19,6 +19,7 @@ public sealed class PublishedApp : IDisposable
             WorkingDirectory = Path.GetDirectoryName(TestServices.PublishedApp)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = true,
         };
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
@@ -36,6 +37,22 @@ public sealed class PublishedApp : IDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }
+
+    /// <summary>Writes to the process's stdin and closes it (`... &lt; file`).</summary>
+    public async Task Feed(string input)
+    {
+        await process.StandardInput.WriteAsync(input);
+        process.StandardInput.Close();
+    }
+
+    /// <summary>What the process wrote on stdout, without the stream prefixes.</summary>
+    public string StandardOutput =>
+        string.Concat(
+            Output
+                .Split('\n')
+                .Where(l => l.StartsWith("out: "))
+                .Select(l => l["out: ".Length..] + "\n")
+        );
 
     /// <summary>Every line so far, each prefixed with the stream it came from ("out: ", "err: ").</summary>
     public string Output

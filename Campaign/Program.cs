@@ -3,6 +3,7 @@ using System.Text.Unicode;
 using Campaign;
 using Campaign.Clock;
 using Campaign.Features;
+using Campaign.Features.Backup;
 using Campaign.Features.Entering;
 using Campaign.Features.Photos;
 using Campaign.Features.Reminders;
@@ -84,6 +85,16 @@ app.UseOutputCache();
 app.UseAntiforgery();
 app.MapCarter();
 
+// One-off commands keep stdout for their data (`export > file`): JasperFx's own console output
+// (banner, progress) goes to stderr with the logs.
+if (role == AppRole.Command)
+    Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(
+        new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(Console.Error),
+        }
+    );
+
 // Runs the web server, or a JasperFx command such as `db-apply`, `db-assert` or `outbox-drain`.
 return await app.RunJasperFxCommands(args);
 
@@ -112,6 +123,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             OutboxMessage.Configure(options);
             PhotoUpload.Configure(options);
             NightlyRun.Configure(options);
+            Withdrawal.Configure(options);
         })
         .UseNpgsqlDataSource()
         .UseLightweightSessions();

@@ -97,6 +97,14 @@ public static class Withdraw
         CancellationToken cancellationToken
     )
     {
+        if (await session.LoadAsync<Entrant>(entrantId, cancellationToken) is { } entrant)
+            session.Store(
+                new Backup.Withdrawal
+                {
+                    Id = Backup.Withdrawal.IdOf(entrant.Email),
+                    WithdrawnAt = DateTimeOffset.UtcNow,
+                }
+            );
         session.Delete<Entrant>(entrantId);
         session.DeleteWhere<PhotoUpload>(u => u.EntrantId == entrantId);
         session.DeleteWhere<SignInToken>(t => t.EntrantId == entrantId);

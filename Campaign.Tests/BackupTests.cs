@@ -1,0 +1,129 @@
+using Campaign.Features.Backup;
+using Campaign.Features.Entering;
+using Campaign.Features.Photos;
+using Newtonsoft.Json.Linq;
+using Npgsql;
+using Snapshooter.Xunit;
+
+namespace Campaign.Tests;
+
+/// <summary>`export` and `import` of the published app, the portable per-record backup.</summary>
+public sealed class BackupTests : IAsyncLifetime
+{
+    static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    readonly string source = $"bk_{Guid.NewGuid():N}"[..15];
+    readonly string target = $"bk_{Guid.NewGuid():N}"[..15];
+
+    static Dictionary<string, string?> Environment(string schema) =>
+        new(TestServices.S3)
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["DYNO"] = "run.1",
+            ["DATABASE_URL"] = TestServices.DatabaseUrl,
+            ["REDIS_URL"] = TestServices.RedisDatabase(3),
+            ["DATABASE_SCHEMA"] = schema,
+            ["APP_BASE_URL"] = "https://campaign.example.test",
+            ["SENDGRID_API_KEY"] = "SG.unused",
+            ["MAIL_FROM"] = "campaign@example.test",
+        };
+
+    static async Task<string> Run(
+        string schema,
+        string command,
+        string? input = null,
+        params string[] args
+    )
+    {
+        using var process = new PublishedApp(Environment(schema), [command, .. args]);
+        if (input is not null)
+            await process.Feed(input);
+        Assert.True(await process.WaitForExit(Patience) == 0, process.Output);
+        return process.StandardOutput;
+    }
+
+    static Marten.DocumentStore Store(string schema) =>
+        Marten.DocumentStore.For(options =>
+        {
+            options.Connection(
+                Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
+            );
+            options.DatabaseSchemaName = schema;
+            options.UseSystemTextJsonForSerialization(
+                Weasel.Core.EnumStorage.AsString,
+                Weasel.Core.Casing.CamelCase
+            );
+            options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
+        });
+
+    static Entrant Person(int n, string email, string name, bool photo)
+    {
+        var at = DateTimeOffset.Parse($"2026-12-0{n}T10:00:00Z");
+        var entrant = Entrant.Enter(
+            new EntryInput(email, name, n % 2 == 0 ? "en" : "ja", n != 2),
+            at
+        );
+        entrant.Id = Guid.Parse($"00000000-0000-0000-0000-00000000000{n}");
+        entrant.Confirm(at.AddMinutes(5));
+        if (photo)
+            entrant.Photo = new Photo(
+                $"entrants/{entrant.Id:N}/photo-1.png",
+                "image/png",
+                70,
+                at.AddMinutes(9)
+            );
+        return entrant;
+    }
+
+    [Fact]
+    public async Task Export_import_export_gives_back_the_same_file_and_a_withdrawn_entrant_stays_withdrawn()
+    {
+        await Run(source, "db-apply");
+        await Run(target, "db-apply");
+        await using (var store = Store(source))
+            await store.BulkInsertAsync([
+                Person(1, "hanako@example.jp", "山田 花子", photo: true),
+                Person(2, "ken@example.com", "Ken 👍🏽", photo: false),
+                Person(3, "taro@example.jp", "佐藤 太郎", photo: false),
+            ]);
+
+        var export = await Run(source, "export");
+        var imported = await Run(target, "import", export);
+        var again = await Run(target, "export");
+        await using (var store = Store(target))
+        await using (var session = store.LightweightSession())
+        {
+            // Taro withdraws on the live site after the export was taken.
+            session.Store(
+                new Withdrawal
+                {
+                    Id = Withdrawal.IdOf("taro@example.jp"),
+                    WithdrawnAt = DateTimeOffset.UtcNow,
+                }
+            );
+            session.Delete<Entrant>(Guid.Parse("00000000-0000-0000-0000-000000000003"));
+            await session.SaveChangesAsync();
+        }
+        var restored = await Run(target, "import", export);
+
+        Snapshot.Match(
+            new JArray(
+                export.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(JObject.Parse)
+            )
+        );
+        Assert.Equal("added=3 already-present=0 withdrawn-skipped=0\n", imported);
+        Assert.Equal(export, again);
+        Assert.Equal("added=0 already-present=2 withdrawn-skipped=1\n", restored);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        await using var db = NpgsqlDataSource.Create(
+            Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
+        );
+        foreach (var schema in new[] { source, target })
+            await db.CreateCommand($"drop schema if exists {schema} cascade")
+                .ExecuteNonQueryAsync();
+    }
+}

@@ -1,0 +1,62 @@
+using System.Text.Json;
+using Campaign.Features.Entering;
+using JasperFx.CommandLine;
+using Marten;
+
+namespace Campaign.Features.Backup;
+
+public sealed class ImportInput : NetCoreInput
+{
+    [Description("Restore only this entrant (an id from the file); repeat for several")]
+    public List<Guid> IdFlag { get; set; } = [];
+}
+
+/// <summary>
+/// <c>./Campaign import &lt; entrants.jsonl</c>: loads an export into an empty database, or restores
+/// chosen entrants (<c>--id</c>) into a live one. An entrant already present is left as it is, and
+/// one who withdrew since the export stays withdrawn.
+/// </summary>
+[Description("Loads entrants from JSON Lines on stdin", Name = "import")]
+public sealed class ImportCommand : JasperFxAsyncCommand<ImportInput>
+{
+    public override async Task<bool> Execute(ImportInput input)
+    {
+        using var host = input.BuildHost();
+        var store = host.Services.GetRequiredService<IDocumentStore>();
+        var (added, present, withdrawn, line) = (0, 0, 0, 0);
+        using var reader = new StreamReader(Console.OpenStandardInput());
+        while (await reader.ReadLineAsync() is { } text)
+        {
+            line++;
+            if (text.Length == 0)
+                continue;
+            Entrant? entrant;
+            try
+            {
+                entrant = JsonSerializer.Deserialize<Entrant>(text, ExportCommand.Json);
+            }
+            catch (JsonException e)
+            {
+                Console.Error.WriteLine(
+                    $"import: line {line} is not an entrant ({e.Message}); nothing after it was read"
+                );
+                return false;
+            }
+            if (entrant is null || (input.IdFlag.Count > 0 && !input.IdFlag.Contains(entrant.Id)))
+                continue;
+            await using var session = store.LightweightSession();
+            if (await session.LoadAsync<Withdrawal>(Withdrawal.IdOf(entrant.Email)) is not null)
+                withdrawn++;
+            else if (await session.LoadAsync<Entrant>(entrant.Id) is not null)
+                present++;
+            else
+            {
+                session.Insert(entrant);
+                await session.SaveChangesAsync();
+                added++;
+            }
+        }
+        Console.WriteLine($"added={added} already-present={present} withdrawn-skipped={withdrawn}");
+        return true;
+    }
+}
