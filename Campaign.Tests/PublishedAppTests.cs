@@ -84,7 +84,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Behind_the_router_plain_HTTP_is_redirected_to_HTTPS_with_308_and_HTTPS_gets_HSTS()
+    public async Task Behind_the_router_plain_HTTP_is_redirected_to_HTTPS_with_308_and_HTTPS_gets_HSTS_and_security_headers()
     {
         var port = PublishedApp.FreePort();
         using var web = new PublishedApp(HerokuEnvironment("web.1"), "--urls", $"http://*:{port}");
@@ -110,6 +110,16 @@ public sealed class PublishedAppTests : IAsyncLifetime
             "max-age=31536000",
             answer.Headers.GetValues("Strict-Transport-Security").Single()
         );
+        var csp = answer.Headers.GetValues("Content-Security-Policy").Single();
+        Assert.Contains("default-src 'self'", csp);
+        Assert.Contains("frame-ancestors 'none'", csp);
+        Assert.Contains($"connect-src 'self' {TestServices.S3["S3_ENDPOINT"]!.TrimEnd('/')}", csp);
+        Assert.Equal("nosniff", answer.Headers.GetValues("X-Content-Type-Options").Single());
+        Assert.Equal(
+            "strict-origin-when-cross-origin",
+            answer.Headers.GetValues("Referrer-Policy").Single()
+        );
+        Assert.StartsWith("camera=()", answer.Headers.GetValues("Permissions-Policy").Single());
     }
 
     [Fact]
