@@ -73,7 +73,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
             "out: info Campaign.Requests: method=GET path=/readyz status=200 service=",
             TimeSpan.FromSeconds(5)
         );
-        Assert.Contains("request_id=f3c1e0a2-router", web.Output);
+        Assert.Contains("request_id=f3c1e0a2-router dyno=web.1", web.Output);
         // Neither the address nor the sign-in token reaches the logs.
         Assert.Equal(HttpStatusCode.Accepted, entry.StatusCode);
         await web.WaitForOutput("mail sent outbox_id=", TimeSpan.FromSeconds(5));
@@ -336,6 +336,70 @@ public sealed class PublishedAppTests : IAsyncLifetime
         Assert.Single(sendGrid.MailsTo("survivor@example.jp"));
         Assert.Contains("count#campaign.mails_sent=1", drain.Output);
         Assert.Contains("count#campaign.entries=1", web.Output);
+    }
+
+    [Fact]
+    public async Task On_SIGTERM_a_request_in_flight_is_answered_and_its_mail_sent_before_the_process_ends()
+    {
+        await ReleasePhase();
+        var port = PublishedApp.FreePort();
+        using var web = new PublishedApp(HerokuEnvironment("web.1"), "--urls", $"http://*:{port}");
+        await web.WaitForOutput("Now listening on", Patience);
+        using var http = new HttpClient();
+        var body = new HalfThenRest(
+            """{"email": "last.one@example.jp", "displayName": "最後の応募", """,
+            "\"consent\": true}"
+        );
+        var request = new HttpRequestMessage(
+            HttpMethod.Post,
+            $"http://127.0.0.1:{port}/api/v1/entries"
+        )
+        {
+            Content = body,
+        };
+        request.Headers.Add("X-Forwarded-Proto", "https");
+
+        var answer = http.SendAsync(request);
+        await body.FirstHalfSent;
+        web.Terminate(); // the deploy's SIGTERM arrives while the entry is still being sent
+        await Task.Delay(500);
+        body.SendTheRest();
+
+        Assert.Equal(HttpStatusCode.Accepted, (await answer).StatusCode);
+        Assert.Equal(0, await web.WaitForExit(TimeSpan.FromSeconds(25)));
+        Assert.Single(sendGrid.MailsTo("last.one@example.jp")); // the queue was flushed before the exit
+    }
+
+    /// <summary>A request body sent in two parts, the second only when the test says so.</summary>
+    sealed class HalfThenRest(string first, string rest) : HttpContent
+    {
+        readonly TaskCompletionSource firstSent = new();
+        readonly TaskCompletionSource restAllowed = new();
+
+        public Task FirstHalfSent => firstSent.Task;
+
+        public void SendTheRest() => restAllowed.SetResult();
+
+        protected override async Task SerializeToStreamAsync(
+            Stream stream,
+            System.Net.TransportContext? context
+        )
+        {
+            await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(first));
+            await stream.FlushAsync();
+            firstSent.SetResult();
+            await restAllowed.Task;
+            await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(rest));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = System.Text.Encoding.UTF8.GetByteCount(first + rest);
+            Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(
+                "application/json"
+            );
+            return true;
+        }
     }
 
     [Fact]

@@ -15,6 +15,7 @@ public static partial class RequestLog
         var logger = app
             .ApplicationServices.GetRequiredService<ILoggerFactory>()
             .CreateLogger("Campaign.Requests");
+        var dyno = app.ApplicationServices.GetRequiredService<Settings>().Dyno;
         return app.Use(
             async (context, next) =>
             {
@@ -32,7 +33,8 @@ public static partial class RequestLog
                         context.Request.Path.ToUriComponent(),
                         context.Response.StatusCode,
                         elapsed.TotalMilliseconds,
-                        RequestId(context)
+                        RequestId(context),
+                        dyno
                     );
                 }
             }
@@ -47,7 +49,7 @@ public static partial class RequestLog
 
     [LoggerMessage(
         Level = LogLevel.Information,
-        Message = "method={Method} path={Path} status={Status} service={DurationMs:0.0}ms request_id={RequestId}"
+        Message = "method={Method} path={Path} status={Status} service={DurationMs:0.0}ms request_id={RequestId} dyno={Dyno}"
     )]
     static partial void LogRequest(
         ILogger logger,
@@ -55,6 +57,7 @@ public static partial class RequestLog
         string path,
         int status,
         double durationMs,
-        string requestId
+        string requestId,
+        string dyno
     );
 }

@@ -20,7 +20,8 @@ public sealed record Settings(
     bool BehindProxy,
     S3Settings S3,
     NightlySettings Nightly,
-    bool AllowSeed
+    bool AllowSeed,
+    string Dyno
 )
 {
     /// <summary>
@@ -89,7 +90,8 @@ public sealed record Settings(
             behindProxy,
             s3!,
             new NightlySettings(nightlyAt, operatorEmail),
-            allowSeed
+            allowSeed,
+            dyno
         );
     }
 
