@@ -37,3 +37,4 @@ echo "|--------------------|------------|----------|"
 run /healthz
 run /
 run /api/v1/campaign
+echo "peak RSS of the web process: $(awk '/VmHWM/ {printf "%d MiB", $2 / 1024}' /proc/$app/status)"
