@@ -110,6 +110,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     host.Logging.AddCampaignConsole(role);
     host.Services.AddBackingServices(settings);
     host.Services.AddSingleton<Metrics>();
+    host.Services.AddSharedDataProtection();
     host.Services.AddMarten(options =>
         {
             options.DatabaseSchemaName = settings.DatabaseSchema;

@@ -4,6 +4,7 @@ using Campaign.Features.Health;
 using Campaign.Features.Hello;
 using Campaign.Features.Me;
 using Campaign.Features.Photos;
+using Campaign.Features.Privacy;
 using Campaign.Features.SignIn;
 using Campaign.Mail;
 using Campaign.Platform;
@@ -33,6 +34,9 @@ public sealed class Routes : ICarterModule
         pages.MapGet("/me", GetMe.ShowPage);
         pages.MapPost("/me/withdraw", Withdraw.HandleForm);
         pages.MapGet("/lang/{code}", SwitchLanguage.Handle);
+        pages.MapGet("/unsubscribe/{token}", Unsubscribe.Show);
+        // The token is the authority here, and mailbox providers post without a form of ours.
+        pages.MapPost("/unsubscribe/{token}", Unsubscribe.Confirm).DisableAntiforgery();
         pages.MapGet("/terms", InformationPages.Terms);
         pages.MapGet("/privacy", InformationPages.Privacy);
         if (app.ServiceProvider.GetRequiredService<IHostEnvironment>().IsDevelopment())

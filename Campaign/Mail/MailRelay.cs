@@ -234,6 +234,7 @@ public sealed partial class MailRelay(
                 {
                     Tos = [new EmailAddress(m.To)],
                     Substitutions = m.Substitutions,
+                    Headers = m.Headers,
                     CustomArgs = new Dictionary<string, string> { ["outbox_id"] = m.Id.ToString() },
                 }),
             ],

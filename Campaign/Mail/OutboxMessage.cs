@@ -48,6 +48,9 @@ public sealed class OutboxMessage
     /// </summary>
     public string? Template { get; set; }
     public Dictionary<string, string>? Substitutions { get; set; }
+
+    /// <summary>Each recipient's own mail headers (List-Unsubscribe).</summary>
+    public Dictionary<string, string>? Headers { get; set; }
     public string? Html { get; set; }
     public string? Text { get; set; }
     public OutboxStatus Status { get; set; }
@@ -68,10 +71,12 @@ public sealed class OutboxMessage
         DateTimeOffset? expiresAt,
         MailKind kind = MailKind.Transactional,
         string? template = null,
-        Dictionary<string, string>? substitutions = null
+        Dictionary<string, string>? substitutions = null,
+        Dictionary<string, string>? headers = null
     ) =>
         new()
         {
+            Headers = headers,
             Template = template,
             Substitutions = substitutions,
             // The id follows from the de-duplication key: writing the same message twice (a re-run,

@@ -92,12 +92,12 @@ public static class Sessions
     /// cookie and the forms' anti-forgery tokens) in Redis too, so every dyno can read what any
     /// other wrote. https://learn.microsoft.com/aspnet/core/security/data-protection/implementation/key-storage-providers#redis
     /// </summary>
-    public static IServiceCollection AddRedisSessions(
-        this IServiceCollection services,
-        IHostEnvironment environment
-    )
+    /// <summary>
+    /// One data-protection key ring for every process (web dynos and the clock), kept in Redis: what
+    /// one signs (a cookie, a form, an unsubscribe link), any other can read.
+    /// </summary>
+    public static IServiceCollection AddSharedDataProtection(this IServiceCollection services)
     {
-        services.AddSingleton<RedisSessionStore>();
         services.AddDataProtection().SetApplicationName("Campaign");
         services
             .AddOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>()
@@ -109,6 +109,15 @@ public static class Sessions
                             "data-protection-keys"
                         )
             );
+        return services;
+    }
+
+    public static IServiceCollection AddRedisSessions(
+        this IServiceCollection services,
+        IHostEnvironment environment
+    )
+    {
+        services.AddSingleton<RedisSessionStore>();
         services
             .AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)
             .AddCookie(options =>

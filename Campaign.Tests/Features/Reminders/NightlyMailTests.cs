@@ -232,12 +232,22 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
     [InlineData("en")]
     public void The_reminder_as_rendered(string locale)
     {
-        var mail = NightlyReminder.Render(locale, new Uri("https://campaign.example.test/me"));
-        var name = NightlyReminder.Substitutions("山田 <太郎>");
+        var mail = NightlyReminder.Render(
+            locale,
+            new Uri("https://campaign.example.test/me"),
+            Settings
+        );
+        var values = NightlyReminder.Substitutions(
+            "山田 <太郎>",
+            new Uri("https://campaign.example.test/unsubscribe/TOKEN")
+        );
+        string Apply(string text, string name) =>
+            text.Replace(name, values[name])
+                .Replace(NightlyReminder.UnsubscribeLink, values[NightlyReminder.UnsubscribeLink]);
 
         Snapshot.Match(
-            $"Subject: {mail.Subject}\n\n{mail.Text.Replace(NightlyReminder.NameInText, name[NightlyReminder.NameInText])}"
-                + $"\n----- HTML -----\n{mail.Html.Replace(NightlyReminder.NameInHtml, name[NightlyReminder.NameInHtml])}",
+            $"Subject: {mail.Subject}\n\n{Apply(mail.Text, NightlyReminder.NameInText)}"
+                + $"\n----- HTML -----\n{Apply(mail.Html, NightlyReminder.NameInHtml)}",
             new SnapshotNameExtension(locale)
         );
     }
@@ -283,7 +293,18 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
         app.Clock.Advance(TimeSpan.FromMinutes(2));
         await app.Services.GetRequiredService<MailRelay>().SweepAsync();
 
-        Snapshot.Match(Assert.Single(app.SendGrid.Requests).Body);
+        var body = (Newtonsoft.Json.Linq.JObject)
+            Assert.Single(app.SendGrid.Requests).Body.DeepClone();
+        foreach (var personalization in body["personalizations"]!)
+        {
+            // Each recipient's own signed unsubscribe link, in the body and in the one-click header.
+            var link = (string)personalization["substitutions"]!["-unsubscribe-"]!;
+            Assert.StartsWith("https://campaign.example.test/unsubscribe/", link);
+            Assert.Equal($"<{link}>", (string)personalization["headers"]!["List-Unsubscribe"]!);
+            personalization["substitutions"]!["-unsubscribe-"] = "(a signed link, checked above)";
+            personalization["headers"]!["List-Unsubscribe"] = "(the same link, checked above)";
+        }
+        Snapshot.Match(body);
     }
 
     [Fact]

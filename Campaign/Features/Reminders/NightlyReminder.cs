@@ -64,7 +64,8 @@ public static class NightlyReminder
         Entrant entrant,
         DateOnly night,
         Settings settings,
-        DateTimeOffset now
+        DateTimeOffset now,
+        Uri unsubscribe
     )
     {
         var myPage = new Uri(settings.AppBaseUrl, "/me");
@@ -72,29 +73,42 @@ public static class NightlyReminder
             DedupKey(night, entrant.Id),
             entrant.Id,
             entrant.Email,
-            Render(entrant.Locale, myPage),
+            Render(entrant.Locale, myPage, settings),
             now,
             // A reminder not sent by the next morning is dropped, not sent late.
             expiresAt: SendTimeOf(night, settings).AddHours(12),
             MailKind.Campaign,
             template: $"reminder:{entrant.Locale}",
-            substitutions: Substitutions(entrant.DisplayName)
+            substitutions: Substitutions(entrant.DisplayName, unsubscribe),
+            // One-click unsubscribe for mailbox providers (RFC 8058), required of bulk senders.
+            headers: new()
+            {
+                ["List-Unsubscribe"] = $"<{unsubscribe}>",
+                ["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click",
+            }
         );
     }
 
     /// <summary>Each recipient's values for the placeholders: as typed in text, escaped in HTML.</summary>
-    public static Dictionary<string, string> Substitutions(string displayName) =>
-        new() { [NameInText] = displayName, [NameInHtml] = WebUtility.HtmlEncode(displayName) };
+    public static Dictionary<string, string> Substitutions(string displayName, Uri unsubscribe) =>
+        new()
+        {
+            [NameInText] = displayName,
+            [NameInHtml] = WebUtility.HtmlEncode(displayName),
+            [UnsubscribeLink] = unsubscribe.ToString(),
+        };
 
     public const string NameInText = "-name-";
     public const string NameInHtml = "-name_html-";
+    public const string UnsubscribeLink = "-unsubscribe-";
 
     /// <summary>
     /// The reminder of one language, with the entrant's name as a placeholder. It links to /me, not
     /// to a sign-in token (those last 30 minutes): a signed-out entrant asks there for a fresh link.
     /// </summary>
-    public static RenderedMail Render(string locale, Uri myPage)
+    public static RenderedMail Render(string locale, Uri myPage, Settings settings)
     {
+        var sender = settings.Mail.From;
         var ja = locale != Language.English;
         var subject = ja
             ? "【キャンペーン】プロフィール写真を登録して応募を完了しましょう"
@@ -106,6 +120,13 @@ public static class NightlyReminder
             ? "このメールは、応募時にキャンペーンのお知らせを希望された方にお送りしています。"
             : "You get this mail because you asked for campaign news when you entered.";
         var signature = ja ? "キャンペーン事務局" : "The Campaign team";
+        // 特定電子メール法: who sends, how to reach them, and how to stop these mails.
+        var senderLine = ja
+            ? $"送信者: {sender.DisplayName}（{sender.Address}） {settings.AppBaseUrl}"
+            : $"Sender: {sender.DisplayName} ({sender.Address}) {settings.AppBaseUrl}";
+        var stop = ja
+            ? "今後このお知らせが不要な方は、こちらから配信を停止できます:"
+            : "To stop these mails, unsubscribe here:";
         string Greeting(string name) => ja ? $"{name} 様" : $"Hello {name},";
         var text = $"""
             {Greeting(NameInText)}
@@ -115,9 +136,12 @@ public static class NightlyReminder
             {myPage}
 
             {why}
+            {stop}
+            {UnsubscribeLink}
 
             --
             {signature}
+            {senderLine}
 
             """;
         string H(string s) => WebUtility.HtmlEncode(s);
@@ -129,8 +153,10 @@ public static class NightlyReminder
             <p>{Greeting(NameInHtml)}</p>
             <p>{H(lead)}</p>
             <p><a href="{H(myPage.ToString())}">{H(myPage.ToString())}</a></p>
-            <p style="font-size: 0.9em;">{H(why)}</p>
-            <p>{H(signature)}</p>
+            <p style="font-size: 0.9em;">{H(why)}<br>{H(
+                stop
+            )} <a href="{UnsubscribeLink}">{UnsubscribeLink}</a></p>
+            <p>{H(signature)}<br><span style="font-size: 0.9em;">{H(senderLine)}</span></p>
             </body>
             </html>
 

@@ -20,6 +20,7 @@ public sealed partial class RunNightlyMail(
     Settings settings,
     TimeProvider clock,
     Metrics metrics,
+    Microsoft.AspNetCore.DataProtection.IDataProtectionProvider protection,
     ILogger<RunNightlyMail> logger
 )
 {
@@ -81,7 +82,9 @@ public sealed partial class RunNightlyMail(
             if (!dryRun)
             {
                 var now = clock.GetUtcNow();
-                var messages = page.Select(e => NightlyReminder.Message(e, night, settings, now))
+                var messages = page.Select(e =>
+                        NightlyReminder.Message(e, night, settings, now, UnsubscribeLink(e.Id))
+                    )
                     .ToList();
                 await store.BulkInsertAsync(
                     messages,
@@ -113,6 +116,12 @@ public sealed partial class RunNightlyMail(
         );
         return new Outcome(true, qualifying, run.Enqueued, summary);
     }
+
+    Uri UnsubscribeLink(Guid entrantId) =>
+        Privacy.Unsubscribe.LinkFor(
+            settings.AppBaseUrl,
+            Privacy.Unsubscribe.TokenFor(protection, entrantId)
+        );
 
     /// <summary>The day's numbers, to OPERATOR_EMAIL when it is set, written with the run's end.</summary>
     async Task<bool> WriteSummary(

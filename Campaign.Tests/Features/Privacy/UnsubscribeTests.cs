@@ -1,0 +1,105 @@
+using System.Net;
+using Campaign.Features.Entering;
+using Campaign.Features.Reminders;
+using Campaign.Mail;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Campaign.Tests.Features.Privacy;
+
+/// <summary>Campaign mail stops, without signing in, by the link or the mailbox's one-click button.</summary>
+[Collection(nameof(CampaignApp))]
+public sealed class UnsubscribeTests(CampaignApp app) : IAsyncLifetime
+{
+    static readonly DateOnly Night = new(2026, 12, 1);
+
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    RunNightlyMail Runner => ActivatorUtilities.CreateInstance<RunNightlyMail>(app.Services);
+
+    async Task<(Entrant Entrant, string Link)> RemindedEntrant()
+    {
+        var now = DateTimeOffset.Parse("2026-11-30T03:00:00Z");
+        var entrant = Entrant.Enter(
+            new EntryInput("news@example.jp", "お知らせ 希望", "ja", true),
+            now
+        );
+        entrant.Confirm(now);
+        await app.Store.BulkInsertAsync([entrant]);
+        await Runner.Run(Night, dryRun: false, progress: null, default);
+        await using var session = app.Store.QuerySession();
+        var reminder = await session
+            .Query<OutboxMessage>()
+            .SingleAsync(m => m.Kind == MailKind.Campaign);
+        return (entrant, reminder.Substitutions![NightlyReminder.UnsubscribeLink]);
+    }
+
+    async Task<bool> WantsCampaignMail(Guid id)
+    {
+        await using var session = app.Store.QuerySession();
+        return (await session.LoadAsync<Entrant>(id))!.CampaignMail;
+    }
+
+    [Fact]
+    public async Task The_link_shows_a_button_and_the_button_unsubscribes_and_the_next_night_skips_them()
+    {
+        var (entrant, link) = await RemindedEntrant();
+        using var client = app.CreateClient();
+        var path = new Uri(link).AbsolutePath;
+
+        var page = await client.GetAsync(path);
+        var stillSubscribed = await WantsCampaignMail(entrant.Id);
+        var done = await client.PostAsync(path, null);
+        var nextNight = await Runner.Run(Night.AddDays(1), dryRun: false, progress: null, default);
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("配信を停止する", await page.Content.ReadAsStringAsync());
+        Assert.True(stillSubscribed); // opening the link (a mail scanner does) changes nothing
+        Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+        Assert.Contains("配信を停止しました", await done.Content.ReadAsStringAsync());
+        Assert.False(await WantsCampaignMail(entrant.Id));
+        Assert.Equal(0, nextNight.Qualifying);
+    }
+
+    [Fact]
+    public async Task The_one_click_post_of_a_mailbox_provider_unsubscribes_and_the_queued_reminder_is_dropped()
+    {
+        var (entrant, link) = await RemindedEntrant();
+        using var provider = new HttpClient(app.Server.CreateHandler())
+        {
+            BaseAddress = new Uri("https://localhost"),
+        };
+
+        var response = await provider.PostAsync(
+            new Uri(link).AbsolutePath,
+            new FormUrlEncodedContent(
+                new Dictionary<string, string> { ["List-Unsubscribe"] = "One-Click" }
+            )
+        );
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        await app.Services.GetRequiredService<MailRelay>().SweepAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(await WantsCampaignMail(entrant.Id));
+        Assert.Empty(app.SendGrid.Requests);
+    }
+
+    [Theory]
+    [InlineData("/unsubscribe/not-a-token")]
+    [InlineData("/unsubscribe/CfDJ8AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    public async Task A_forged_link_is_refused_with_a_page_and_changes_nothing(string path)
+    {
+        using var client = app.CreateClient();
+
+        var get = await client.GetAsync(path);
+        var post = await client.PostAsync(path, null);
+
+        Assert.Equal(
+            (HttpStatusCode.BadRequest, HttpStatusCode.BadRequest),
+            (get.StatusCode, post.StatusCode)
+        );
+        Assert.Contains("リンクが正しくありません", await post.Content.ReadAsStringAsync());
+    }
+}

@@ -1,0 +1,110 @@
+using Campaign.Features.Entering;
+using Campaign.Pages;
+using Marten;
+using Microsoft.AspNetCore.DataProtection;
+
+namespace Campaign.Features.Privacy;
+
+/// <summary>
+/// Stopping campaign mail, without signing in: every campaign mail carries a link and the
+/// one-click <c>List-Unsubscribe</c> headers (RFC 8058) with a token that names its entrant. The GET
+/// shows a button (mail scanners open links, and must not unsubscribe anyone); the POST, from that
+/// button or straight from the mailbox provider, takes effect at once, so the next batch skips
+/// the entrant, and any reminder already queued is dropped at send time.
+/// </summary>
+public static class Unsubscribe
+{
+    const string Purpose = "Campaign.Unsubscribe";
+
+    /// <summary>A token for the entrant's unsubscribe link, signed with the app's data-protection keys.</summary>
+    public static string TokenFor(IDataProtectionProvider protection, Guid entrantId) =>
+        protection.CreateProtector(Purpose).Protect(entrantId.ToString("N"));
+
+    public static Uri LinkFor(Uri appBaseUrl, string token) =>
+        new(appBaseUrl, $"/unsubscribe/{token}");
+
+    static Guid? EntrantOf(IDataProtectionProvider protection, string token)
+    {
+        try
+        {
+            return Guid.TryParseExact(
+                protection.CreateProtector(Purpose).Unprotect(token),
+                "N",
+                out var id
+            )
+                ? id
+                : null;
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return null;
+        }
+    }
+
+    public static IResult Show(string token, HttpContext http, IDataProtectionProvider protection)
+    {
+        var locale = Language.Of(http);
+        return EntrantOf(protection, token) is null
+            ? Invalid(locale)
+            : Page.Show<UnsubscribePage>(new { Locale = locale, Token = token });
+    }
+
+    public static async Task<IResult> Confirm(
+        string token,
+        HttpContext http,
+        IDataProtectionProvider protection,
+        IDocumentSession session,
+        CancellationToken cancellationToken
+    )
+    {
+        var locale = Language.Of(http);
+        if (EntrantOf(protection, token) is not { } id)
+            return Invalid(locale);
+        if (
+            await session.LoadAsync<Entrant>(id, cancellationToken) is
+            { CampaignMail: true } entrant
+        )
+        {
+            entrant.CampaignMail = false;
+            session.Update(entrant);
+            await session.SaveChangesAsync(cancellationToken);
+        }
+        return Page.Show<MessagePage>(
+            new
+            {
+                Locale = locale,
+                Title = Language.Say(locale, "配信を停止しました", "You are unsubscribed"),
+                Lines = new[]
+                {
+                    Language.Say(
+                        locale,
+                        "キャンペーンのお知らせメールは、今後お送りしません。サインイン用のメールなど、お手続きのメールは引き続き届きます。",
+                        "We will send you no more campaign news. Mails you ask for, such as sign-in links, still arrive."
+                    ),
+                },
+                LinkText = Language.Say(locale, "トップページへ", "Back to the top page"),
+            }
+        );
+    }
+
+    static IResult Invalid(string locale) =>
+        Page.Show<MessagePage>(
+            new
+            {
+                Locale = locale,
+                Title = Language.Say(locale, "リンクが正しくありません", "This link is not valid"),
+                Lines = new[]
+                {
+                    Language.Say(
+                        locale,
+                        "メールのリンクを最後までコピーしたかご確認ください。マイページからも配信を停止できます。",
+                        "Check that you copied the whole link from the mail. You can also stop campaign mail on your page."
+                    ),
+                },
+                Kind = "warning",
+                LinkHref = "/me",
+                LinkText = Language.Say(locale, "マイページへ", "To my page"),
+            },
+            StatusCodes.Status400BadRequest
+        );
+}
