@@ -28,6 +28,7 @@ public static class ErrorResponses
                 context.ProblemDetails.Detail ??= error switch
                 {
                     BadHttpRequestException bad => Explain(bad),
+                    OperationCanceledException => "The server is restarting. Try again.",
                     _ when IsBackingServiceFailure(error) =>
                         "A backing service did not answer in time. Try again shortly.",
                     _ => context.ProblemDetails.Status switch
@@ -71,6 +72,9 @@ public static class ErrorResponses
                         error switch
                         {
                             BadHttpRequestException bad => bad.StatusCode,
+                            // A dyno stopping (SIGTERM) cuts short a request still arriving: the
+                            // client may retry, and the router sends it to another dyno.
+                            OperationCanceledException => StatusCodes.Status503ServiceUnavailable,
                             _ when IsBackingServiceFailure(error) =>
                                 StatusCodes.Status503ServiceUnavailable,
                             _ => StatusCodes.Status500InternalServerError,
