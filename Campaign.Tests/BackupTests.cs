@@ -15,17 +15,7 @@ public sealed class BackupTests : IAsyncLifetime
     readonly string target = $"bk_{Guid.NewGuid():N}"[..15];
 
     static Dictionary<string, string?> Environment(string schema) =>
-        new(TestServices.S3)
-        {
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["DYNO"] = "run.1",
-            ["DATABASE_URL"] = TestServices.DatabaseUrl,
-            ["REDIS_URL"] = TestServices.RedisDatabase(3),
-            ["DATABASE_SCHEMA"] = schema,
-            ["APP_BASE_URL"] = "https://campaign.example.test",
-            ["SENDGRID_API_KEY"] = "SG.unused",
-            ["MAIL_FROM"] = "campaign@example.test",
-        };
+        TestServices.Heroku("run.1", schema);
 
     static async Task<string> Run(
         string schema,

@@ -33,18 +33,13 @@ public sealed class FailureTests : IAsyncLifetime
         Assert.Equal(0, process.ExitCode);
     }
 
-    Dictionary<string, string?> Environment() =>
-        new(TestServices.S3)
-        {
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["DYNO"] = "web.1",
-            ["DATABASE_URL"] = Fault("FAULT_DATABASE_URL"),
-            ["REDIS_URL"] = Fault("FAULT_REDIS_URL"),
-            ["APP_BASE_URL"] = "https://campaign.example.test",
-            ["SENDGRID_API_KEY"] = "SG.test",
-            ["SENDGRID_API_URL"] = sendGrid.Url,
-            ["MAIL_FROM"] = "campaign@example.test",
-        };
+    Dictionary<string, string?> Environment()
+    {
+        var environment = TestServices.Heroku("web.1", "public", sendGrid.Url);
+        environment["DATABASE_URL"] = Fault("FAULT_DATABASE_URL");
+        environment["REDIS_URL"] = Fault("FAULT_REDIS_URL");
+        return environment;
+    }
 
     public async Task InitializeAsync()
     {

@@ -15,18 +15,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
     readonly SendGridStub sendGrid = new();
 
     Dictionary<string, string?> HerokuEnvironment(string dyno) =>
-        new(TestServices.S3)
-        {
-            ["ASPNETCORE_ENVIRONMENT"] = "Staging",
-            ["DYNO"] = dyno,
-            ["DATABASE_URL"] = TestServices.DatabaseUrl,
-            ["REDIS_URL"] = TestServices.RedisDatabase(3),
-            ["DATABASE_SCHEMA"] = schema,
-            ["APP_BASE_URL"] = "https://campaign.example.test",
-            ["SENDGRID_API_KEY"] = "SG.unused",
-            ["SENDGRID_API_URL"] = sendGrid.Url,
-            ["MAIL_FROM"] = "campaign@example.test",
-        };
+        TestServices.Heroku(dyno, schema, sendGrid.Url, environment: "Staging");
 
     [Fact]
     public async Task On_an_empty_database_db_assert_fails_until_the_release_phase_applies_the_schema()

@@ -13,20 +13,12 @@ public sealed class ScaleOutTests : IAsyncLifetime
     readonly string schema = $"scale_{Guid.NewGuid():N}"[..18];
     readonly SendGridStub sendGrid = new();
 
-    Dictionary<string, string?> Environment(string dyno) =>
-        new(TestServices.S3)
-        {
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["DYNO"] = dyno,
-            ["DATABASE_URL"] = TestServices.DatabaseUrl,
-            ["REDIS_URL"] = TestServices.RedisDatabase(4),
-            ["DATABASE_SCHEMA"] = schema,
-            ["APP_BASE_URL"] = "https://campaign.example.test",
-            ["SENDGRID_API_KEY"] = "SG.test",
-            ["SENDGRID_API_URL"] = sendGrid.Url,
-            ["MAIL_FROM"] = "campaign@example.test",
-            ["RATE_LIMIT_PER_MINUTE"] = "6",
-        };
+    Dictionary<string, string?> Environment(string dyno)
+    {
+        var environment = TestServices.Heroku(dyno, schema, sendGrid.Url, redisDatabase: 4);
+        environment["RATE_LIMIT_PER_MINUTE"] = "6";
+        return environment;
+    }
 
     async Task<(PublishedApp Process, string Url)> StartWeb(string dyno)
     {

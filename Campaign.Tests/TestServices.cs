@@ -29,6 +29,30 @@ public static class TestServices
             ["AWS_REGION"] = Required("AWS_REGION"),
         };
 
+    /// <summary>
+    /// A published process's whole environment, as Heroku's config vars would be: the app reads
+    /// nothing else. Callers change what their test is about.
+    /// </summary>
+    public static Dictionary<string, string?> Heroku(
+        string dyno,
+        string schema,
+        string sendGridUrl = "http://127.0.0.1:9",
+        int redisDatabase = 3,
+        string environment = "Production"
+    ) =>
+        new(S3)
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = environment,
+            ["DYNO"] = dyno,
+            ["DATABASE_URL"] = DatabaseUrl,
+            ["REDIS_URL"] = RedisDatabase(redisDatabase),
+            ["DATABASE_SCHEMA"] = schema,
+            ["APP_BASE_URL"] = "https://campaign.example.test",
+            ["SENDGRID_API_KEY"] = "SG.test",
+            ["SENDGRID_API_URL"] = sendGridUrl,
+            ["MAIL_FROM"] = "campaign@example.test",
+        };
+
     /// <summary>The app as `dotnet publish` built it (bin/test publishes it before testing).</summary>
     public static string PublishedApp => Required("CAMPAIGN_PUBLISHED_APP");
 
