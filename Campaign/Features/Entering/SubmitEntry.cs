@@ -175,8 +175,6 @@ public static class SubmitEntry
                     ),
                 },
                 Here = "/signup/sent",
-                LinkHref = "/",
-                LinkText = Language.Say(locale, "トップページへ", "Back to the top page"),
             }
         );
     }

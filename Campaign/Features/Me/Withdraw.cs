@@ -84,7 +84,6 @@ public static class Withdraw
                         "Everything you registered is deleted and you are signed out on every device. Thank you for taking part."
                     ),
                 },
-                LinkText = Language.Say(locale, "トップページへ", "Back to the top page"),
             }
         );
     }

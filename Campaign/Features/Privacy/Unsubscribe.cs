@@ -82,7 +82,6 @@ public static class Unsubscribe
                         "We will send you no more campaign news. Mails you ask for, such as sign-in links, still arrive."
                     ),
                 },
-                LinkText = Language.Say(locale, "トップページへ", "Back to the top page"),
             }
         );
     }
