@@ -43,8 +43,7 @@ public sealed class FailureTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        using (var release = new PublishedApp(Environment(), "db-apply"))
-            Assert.True(await release.WaitForExit(Patience) == 0, release.Output);
+        await PublishedApp.ReleasePhase(Environment());
         var port = PublishedApp.FreePort();
         web = new PublishedApp(Environment(), "--urls", $"http://*:{port}");
         await web.WaitForOutput("Now listening on", Patience);

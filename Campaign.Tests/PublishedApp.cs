@@ -109,6 +109,13 @@ public sealed class PublishedApp : IDisposable
         process.Dispose();
     }
 
+    /// <summary>What Heroku runs before a release's processes start: the Procfile's `release`.</summary>
+    public static async Task ReleasePhase(Dictionary<string, string?> environment)
+    {
+        using var apply = new PublishedApp(environment, "db-apply");
+        Assert.True(await apply.WaitForExit(TimeSpan.FromSeconds(60)) == 0, apply.Output);
+    }
+
     /// <summary>A loopback port that is free now.</summary>
     public static int FreePort()
     {

@@ -168,12 +168,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
             Campaign.Mail.OutboxMessage.Configure(options);
         });
 
-    /// <summary>What Heroku runs before a release's processes start: the Procfile's `release`.</summary>
-    async Task ReleasePhase()
-    {
-        using var apply = new PublishedApp(HerokuEnvironment("release.1"), "db-apply");
-        Assert.True(await apply.WaitForExit(Patience) == 0, apply.Output);
-    }
+    Task ReleasePhase() => PublishedApp.ReleasePhase(HerokuEnvironment("release.1"));
 
     /// <summary>A mail written five minutes ago whose fast path never ran (its process died).</summary>
     async Task WriteUnsentMail(string to)

@@ -57,8 +57,7 @@ public sealed class ScaleOutTests : IAsyncLifetime
     [Fact]
     public async Task Sessions_forms_sign_out_and_restarts_hold_across_web_processes()
     {
-        using (var release = new PublishedApp(Environment("release.1"), "db-apply"))
-            Assert.True(await release.WaitForExit(Patience) == 0, release.Output);
+        await PublishedApp.ReleasePhase(Environment("release.1"));
         var (web1, one) = await StartWeb("web.1");
         var (web2, two) = await StartWeb("web.2");
         using var visitor = new Visitor();
@@ -109,8 +108,7 @@ public sealed class ScaleOutTests : IAsyncLifetime
     [Fact]
     public async Task One_client_meets_one_limit_whichever_process_answers_and_cannot_spoof_its_address()
     {
-        using (var release = new PublishedApp(Environment("release.1"), "db-apply"))
-            Assert.True(await release.WaitForExit(Patience) == 0, release.Output);
+        await PublishedApp.ReleasePhase(Environment("release.1"));
         var (web1, one) = await StartWeb("web.1");
         var (web2, two) = await StartWeb("web.2");
         using var client = new Visitor("198.51.100.7");

@@ -27,10 +27,11 @@ public static class Withdraw
         IDocumentSession session,
         RedisSessionStore sessions,
         PhotoStorage storage,
+        TimeProvider clock,
         CancellationToken cancellationToken
     )
     {
-        await Run(user.EntrantId(), session, sessions, storage, cancellationToken);
+        await Run(user.EntrantId(), session, sessions, storage, clock, cancellationToken);
         await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
         return TypedResults.NoContent();
     }
@@ -69,7 +70,7 @@ public static class Withdraw
                 StatusCodes.Status422UnprocessableEntity
             );
         }
-        await Run(id, session, sessions, storage, cancellationToken);
+        await Run(id, session, sessions, storage, clock, cancellationToken);
         await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
         return Page.Show<MessagePage>(
             new
@@ -93,6 +94,7 @@ public static class Withdraw
         IDocumentSession session,
         RedisSessionStore sessions,
         PhotoStorage storage,
+        TimeProvider clock,
         CancellationToken cancellationToken
     )
     {
@@ -101,7 +103,7 @@ public static class Withdraw
                 new Backup.Withdrawal
                 {
                     Id = Backup.Withdrawal.IdOf(entrant.Email),
-                    WithdrawnAt = DateTimeOffset.UtcNow,
+                    WithdrawnAt = clock.GetUtcNow(),
                 }
             );
         session.Delete<Entrant>(entrantId);
