@@ -100,9 +100,15 @@ public sealed class BackupTests : IAsyncLifetime
                 export.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(JObject.Parse)
             )
         );
-        Assert.Equal("added=3 already-present=0 withdrawn-skipped=0\n", imported);
+        Assert.Equal(
+            "added=3 already-present=0 withdrawn-skipped=0 invalid-address-skipped=0\n",
+            imported
+        );
         Assert.Equal(export, again);
-        Assert.Equal("added=0 already-present=2 withdrawn-skipped=1\n", restored);
+        Assert.Equal(
+            "added=0 already-present=2 withdrawn-skipped=1 invalid-address-skipped=0\n",
+            restored
+        );
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

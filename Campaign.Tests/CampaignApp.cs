@@ -64,6 +64,7 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("SENDGRID_API_KEY", "SG.test-key");
         builder.UseSetting("SENDGRID_API_URL", SendGrid.Url);
         builder.UseSetting("MAIL_FROM", "Campaign <campaign@example.test>");
+        builder.UseSetting("SENDER_POSTAL_ADDRESS", "東京都千代田区丸の内1-1-1");
         builder.UseSetting("RATE_LIMIT_PER_MINUTE", "1000");
         foreach (var (name, value) in TestServices.S3)
             builder.UseSetting(name, value);

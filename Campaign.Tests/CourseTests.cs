@@ -98,6 +98,7 @@ public sealed partial class CourseTests
             "import",
             "s3-setup",
             "seed-entrants",
+            "retention-purge",
         ];
         string[] roles = ["clock"]; // a role of the executable, not a command
         var named = AdminCommand().Matches(Course).Select(m => m.Groups[1].Value).Distinct();

@@ -6,6 +6,7 @@ using Campaign.Features;
 using Campaign.Features.Backup;
 using Campaign.Features.Entering;
 using Campaign.Features.Photos;
+using Campaign.Features.Privacy;
 using Campaign.Features.Reminders;
 using Campaign.Features.SignIn;
 using Campaign.Mail;
@@ -132,6 +133,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     host.Services.AddMail(settings);
     host.Services.AddSingleton<PhotoStorage>();
     host.Services.AddTransient<SweepPhotoUploads>();
+    host.Services.AddTransient<PurgeExpiredData>();
     host.Services.AddSingleton<RunNightlyMail>();
     host.Services.AddTransient<NightlyMailJob>();
     return settings;

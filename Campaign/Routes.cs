@@ -79,6 +79,8 @@ public sealed class Routes : ICarterModule
             .AddEndpointFilter(CurrentEntrant.Require)
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         me.MapGet("/me", GetMe.Handle).WithSummary("The signed-in entrant");
+        me.MapGet("/me/export", ExportMyData.Handle)
+            .WithSummary("Everything held about the signed-in entrant, as a JSON file");
         me.MapPost("/me/photo-uploads", IssuePhotoUpload.Handle)
             .WithSummary("Sign a photo upload: the browser then posts the file straight to S3")
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);

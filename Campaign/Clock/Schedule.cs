@@ -1,4 +1,5 @@
 using Campaign.Features.Photos;
+using Campaign.Features.Privacy;
 using Campaign.Features.Reminders;
 using Campaign.Mail;
 using Coravel.Scheduling.Schedule.Interfaces;
@@ -27,5 +28,11 @@ public static class Schedule
             .Schedule<SweepPhotoUploads>()
             .EveryTenMinutes()
             .PreventOverlapping(nameof(SweepPhotoUploads));
+
+        // Retention: unconfirmed entries after a week, everything once the campaign is long over.
+        scheduler
+            .Schedule<PurgeExpiredData>()
+            .Hourly()
+            .PreventOverlapping(nameof(PurgeExpiredData));
     }
 }

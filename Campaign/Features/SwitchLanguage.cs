@@ -35,13 +35,3 @@ public static class SwitchLanguage
         && path[0] == '/'
         && (path.Length == 1 || (path[1] != '/' && path[1] != '\\'));
 }
-
-/// <summary>Pages with nothing but text: the terms and the privacy policy.</summary>
-public static class InformationPages
-{
-    public static IResult Terms(HttpContext http) =>
-        Pages.Page.Show<Pages.TermsPage>(new { Locale = Language.Of(http) });
-
-    public static IResult Privacy(HttpContext http) =>
-        Pages.Page.Show<Pages.PrivacyPage>(new { Locale = Language.Of(http) });
-}

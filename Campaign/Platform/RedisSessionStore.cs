@@ -61,6 +61,15 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, TimeProvider
         await Db.KeyDeleteAsync([.. keys.Select(k => (RedisKey)(Prefix + k)), index]);
     }
 
+    /// <summary>How many devices the user is signed in on now (sessions that have not expired).</summary>
+    public async Task<int> CountOf(Guid subject)
+    {
+        var keys = await Db.SetMembersAsync(IndexKey(subject.ToString()));
+        return keys.Length == 0
+            ? 0
+            : (int)await Db.KeyExistsAsync([.. keys.Select(k => (RedisKey)(Prefix + k))]);
+    }
+
     static Task Index(IBatch batch, string subject, string key, TimeSpan ttl)
     {
         var index = IndexKey(subject);
@@ -88,13 +97,9 @@ public static class Sessions
     public const string CookieName = "campaign_session";
 
     /// <summary>
-    /// Cookie authentication with sessions in Redis, and the data-protection keys (which sign the
-    /// cookie and the forms' anti-forgery tokens) in Redis too, so every dyno can read what any
-    /// other wrote. https://learn.microsoft.com/aspnet/core/security/data-protection/implementation/key-storage-providers#redis
-    /// </summary>
-    /// <summary>
     /// One data-protection key ring for every process (web dynos and the clock), kept in Redis: what
-    /// one signs (a cookie, a form, an unsubscribe link), any other can read.
+    /// one signs (a cookie, a form's anti-forgery token, an unsubscribe link), any other can read.
+    /// https://learn.microsoft.com/aspnet/core/security/data-protection/implementation/key-storage-providers#redis
     /// </summary>
     public static IServiceCollection AddSharedDataProtection(this IServiceCollection services)
     {

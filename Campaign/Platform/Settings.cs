@@ -20,6 +20,7 @@ public sealed record Settings(
     bool BehindProxy,
     S3Settings S3,
     NightlySettings Nightly,
+    RetentionSettings Retention,
     bool AllowSeed,
     string Dyno
 )
@@ -66,6 +67,9 @@ public sealed record Settings(
         var nightlyAt = env.Optional("NIGHTLY_MAIL_AT", new TimeOnly(20, 0), TimeOfDay);
         var operatorEmail = env.Optional<MailAddress?>("OPERATOR_EMAIL", null, MailFrom);
         var allowSeed = env.Optional("ALLOW_SEED", false, Boolean);
+        var pendingDays = env.Optional("PENDING_RETENTION_DAYS", 7, WholeNumber(1, 365));
+        var retentionDays = env.Optional("RETENTION_DAYS", 90, WholeNumber(0, 3650));
+        var postalAddress = env.Optional<string?>("SENDER_POSTAL_ADDRESS", null, OneLine);
         if (startsAt is { } start && endsAt is { } end && end <= start)
             env.Problems.Add("CAMPAIGN_ENDS_AT must be later than CAMPAIGN_STARTS_AT");
 
@@ -84,12 +88,13 @@ public sealed record Settings(
             schema,
             redis!,
             baseUrl!,
-            new MailSettings(sendGridKey, mailFrom!, sendGridUrl),
+            new MailSettings(sendGridKey, mailFrom!, sendGridUrl, postalAddress),
             new CampaignSettings(At(startsAt, timeZone), At(endsAt, timeZone), timeZone),
             rateLimit,
             behindProxy,
             s3!,
             new NightlySettings(nightlyAt, operatorEmail),
+            new RetentionSettings(TimeSpan.FromDays(pendingDays), TimeSpan.FromDays(retentionDays)),
             allowSeed,
             dyno
         );
@@ -158,6 +163,11 @@ public sealed record Settings(
         }
     }
 
+    static string OneLine(string value) =>
+        value.Any(char.IsControl)
+            ? throw new FormatException("must be one line, like 東京都千代田区丸の内1-1-1")
+            : value;
+
     static TimeZoneInfo TimeZone(string value) =>
         TimeZoneInfo.TryFindSystemTimeZoneById(value, out var zone)
             ? zone
@@ -191,8 +201,14 @@ public sealed record Settings(
 }
 
 /// <summary>How mail leaves: SendGrid's API (with an optional other host, such as a local stub), or
-/// in Development without a key, the local mailbox.</summary>
-public sealed record MailSettings(string? SendGridApiKey, MailAddress From, Uri? SendGridApiUrl);
+/// in Development without a key, the local mailbox. The sender's postal address goes into every
+/// campaign mail (特定電子メール法 asks for it).</summary>
+public sealed record MailSettings(
+    string? SendGridApiKey,
+    MailAddress From,
+    Uri? SendGridApiUrl,
+    string? SenderPostalAddress = null
+);
 
 /// <summary>The S3 bucket for photos; <see cref="Endpoint"/> is set for an S3-compatible server.</summary>
 public sealed record S3Settings(
@@ -209,6 +225,12 @@ public sealed record S3Settings(
 
 /// <summary>The nightly reminder: when (local time in the campaign's zone) and who gets the summary.</summary>
 public sealed record NightlySettings(TimeOnly SendAt, MailAddress? OperatorEmail);
+
+/// <summary>
+/// How long personal data is kept: an entry never confirmed, from when it was made; everything
+/// else, from the end of the campaign (CAMPAIGN_ENDS_AT). The clock purges what is older.
+/// </summary>
+public sealed record RetentionSettings(TimeSpan Pending, TimeSpan AfterCampaign);
 
 /// <summary>The campaign's period (open when a bound is unset) and the time zone it is told in.</summary>
 public sealed record CampaignSettings(

@@ -63,11 +63,25 @@ public sealed class EntryInputTests
     [InlineData("taro@example.jp\r\nBcc: victim@example.jp")]
     [InlineData("taro @example.jp")]
     [InlineData(".taro@example.jp")]
-    [InlineData("ta..ro@example.jp")]
+    [InlineData("taro@example..jp")]
     [InlineData("太郎@example.jp")]
     public void Malformed_addresses_are_refused(string email)
     {
         Assert.True(Check(email: email).Errors.ContainsKey("email"));
+    }
+
+    [Theory]
+    [InlineData("taro..yamada@docomo.ne.jp")]
+    [InlineData("taro.@ezweb.ne.jp")]
+    [InlineData("..taro@softbank.ne.jp")]
+    public void Old_Japanese_mobile_addresses_are_refused_with_their_own_reason(string email)
+    {
+        Assert.Equal(
+            [
+                "連続したドット（..）や @ の直前のドットを含むアドレスには、メールをお届けできません。別のアドレスをお使いください。",
+            ],
+            Check(email: email).Errors["email"]
+        );
     }
 
     [Fact]

@@ -34,6 +34,36 @@ public sealed class WithdrawTests(CampaignApp app) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Withdrawing_leaves_no_trace_in_PostgreSQL_Redis_or_S3()
+    {
+        var (phone, id) = await app.SignedIn("trace@example.jp");
+        await Photos.PhotoTests.AddPhoto(phone);
+        await Photos.PhotoTests.Upload(await Photos.PhotoTests.Sign(phone), Photos.Images.Png);
+        await phone.Enter("trace@example.jp"); // a sign-in link: a token and a mail record
+        await app.SendGrid.WaitForMail("trace@example.jp");
+        var before = await Traces.Of(app, id, "trace@example.jp");
+
+        Assert.Equal(HttpStatusCode.NoContent, (await phone.DeleteAsync("/api/v1/me")).StatusCode);
+
+        Assert.Equal(
+            [
+                "PostgreSQL mt_doc_entrant",
+                "PostgreSQL mt_doc_outboxmessage",
+                "PostgreSQL mt_doc_photoupload",
+                "PostgreSQL mt_doc_signintoken",
+                "Redis session",
+                "Redis sessions-of",
+                "S3",
+            ],
+            before
+                .Select(t => t.StartsWith("S3") ? "S3" : string.Join(' ', t.Split([' ', ':'])[..2]))
+                .Distinct()
+                .Order()
+        );
+        Assert.Empty(await Traces.Of(app, id, "trace@example.jp"));
+    }
+
+    [Fact]
     public async Task Withdrawing_needs_a_session()
     {
         using var client = app.CreateClient();

@@ -18,7 +18,7 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
 
     public Task DisposeAsync() => Task.CompletedTask;
 
-    static async Task<JToken> Sign(HttpClient client, string contentType = "image/png")
+    internal static async Task<JToken> Sign(HttpClient client, string contentType = "image/png")
     {
         var response = await client.PostAsJsonAsync(
             "/api/v1/me/photo-uploads",
@@ -29,7 +29,7 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
     }
 
     /// <summary>Posts the file to the bucket the way a browser's form does: the signed fields, then the file.</summary>
-    static async Task Upload(JToken signed, byte[] file, string? contentType = null)
+    internal static async Task Upload(JToken signed, byte[] file, string? contentType = null)
     {
         using var form = new MultipartFormDataContent();
         foreach (var field in (JObject)signed["fields"]!)
@@ -45,8 +45,17 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
         Assert.True(response.IsSuccessStatusCode, $"S3 answered {response.StatusCode}");
     }
 
-    static Task<HttpResponseMessage> Attach(HttpClient client, JToken signed) =>
+    internal static Task<HttpResponseMessage> Attach(HttpClient client, JToken signed) =>
         client.PutAsJsonAsync("/api/v1/me/photo", new { key = (string)signed["key"]! });
+
+    /// <summary>A photo through the whole flow (sign, upload, attach); its key.</summary>
+    internal static async Task<string> AddPhoto(HttpClient client)
+    {
+        var signed = await Sign(client);
+        await Upload(signed, Images.Png);
+        Assert.Equal(HttpStatusCode.OK, (await Attach(client, signed)).StatusCode);
+        return (string)signed["key"]!;
+    }
 
     async Task<bool> Exists(string key) =>
         await app.Services.GetRequiredService<PhotoStorage>().Describe(key, default) is not null;

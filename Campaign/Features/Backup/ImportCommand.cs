@@ -14,7 +14,8 @@ public sealed class ImportInput : NetCoreInput
 /// <summary>
 /// <c>./Campaign import &lt; entrants.jsonl</c>: loads an export into an empty database, or restores
 /// chosen entrants (<c>--id</c>) into a live one. An entrant already present is left as it is, and
-/// one who withdrew since the export stays withdrawn.
+/// one who withdrew since the export stays withdrawn; an address the entry form would refuse is
+/// skipped, and once the campaign's retention period is over nothing is imported.
 /// </summary>
 [Description("Loads entrants from JSON Lines on stdin", Name = "import")]
 public sealed class ImportCommand : JasperFxAsyncCommand<ImportInput>
@@ -23,7 +24,16 @@ public sealed class ImportCommand : JasperFxAsyncCommand<ImportInput>
     {
         using var host = input.BuildHost();
         var store = host.Services.GetRequiredService<IDocumentStore>();
-        var (added, present, withdrawn, line) = (0, 0, 0, 0);
+        var settings = host.Services.GetRequiredService<Platform.Settings>();
+        var now = host.Services.GetRequiredService<TimeProvider>().GetUtcNow();
+        if (Privacy.PurgeExpiredData.CampaignPurgeAt(settings) is { } purgeAt && purgeAt <= now)
+        {
+            Console.Error.WriteLine(
+                $"import: the campaign's data was due for deletion on {purgeAt:yyyy-MM-dd} (CAMPAIGN_ENDS_AT + RETENTION_DAYS); nothing is imported"
+            );
+            return false;
+        }
+        var (added, present, withdrawn, refused, line) = (0, 0, 0, 0, 0);
         using var reader = new StreamReader(Console.OpenStandardInput());
         while (await reader.ReadLineAsync() is { } text)
         {
@@ -45,7 +55,11 @@ public sealed class ImportCommand : JasperFxAsyncCommand<ImportInput>
             if (entrant is null || (input.IdFlag.Count > 0 && !input.IdFlag.Contains(entrant.Id)))
                 continue;
             await using var session = store.LightweightSession();
-            if (await session.LoadAsync<Withdrawal>(Withdrawal.IdOf(entrant.Email)) is not null)
+            if (!EntryInput.IsDeliverable(entrant.Email))
+                refused++; // the address rules of entering hold for a restore too
+            else if (
+                await session.LoadAsync<Withdrawal>(Withdrawal.IdOf(entrant.Email)) is not null
+            )
                 withdrawn++;
             else if (await session.LoadAsync<Entrant>(entrant.Id) is not null)
                 present++;
@@ -56,7 +70,9 @@ public sealed class ImportCommand : JasperFxAsyncCommand<ImportInput>
                 added++;
             }
         }
-        Console.WriteLine($"added={added} already-present={present} withdrawn-skipped={withdrawn}");
+        Console.WriteLine(
+            $"added={added} already-present={present} withdrawn-skipped={withdrawn} invalid-address-skipped={refused}"
+        );
         return true;
     }
 }

@@ -67,8 +67,11 @@ public sealed class Entrant
             );
 }
 
-/// <summary>The terms an entrant consents to; the version is recorded with the consent.</summary>
+/// <summary>
+/// The terms and privacy policy an entrant consents to; the version is recorded with the consent.
+/// Change it whenever /terms or /privacy says something new.
+/// </summary>
 public static class Terms
 {
-    public const string Version = "2026-11-28";
+    public const string Version = "2026-12-01";
 }

@@ -77,6 +77,12 @@ public sealed record EntryInput(string Email, string DisplayName, string Locale,
                 "メールアドレスを入力してください。",
                 "Enter your e-mail address."
             )
+        : IsOldMobileStyle(email)
+            ? Language.Say(
+                locale,
+                "連続したドット（..）や @ の直前のドットを含むアドレスには、メールをお届けできません。別のアドレスをお使いください。",
+                "Mail cannot be delivered to an address with two dots in a row (..) or a dot just before the @. Use another address."
+            )
         : email.Length > EmailMax || !IsEmail(email)
             ? Language.Say(
                 locale,
@@ -84,6 +90,19 @@ public sealed record EntryInput(string Email, string DisplayName, string Locale,
                 "This is not a valid e-mail address (e.g. taro@example.com)."
             )
         : null;
+
+    /// <summary>Whether mail can go to an address at all (one stored before the rules, or imported).</summary>
+    public static bool IsDeliverable(string email) => CheckEmail(email, Language.English) is null;
+
+    /// <summary>
+    /// The addresses Japanese mobile carriers handed out before 2009 (<c>taro..yamada@docomo.ne.jp</c>,
+    /// <c>taro.@ezweb.ne.jp</c>) break RFC 5322, and mail services such as SendGrid refuse them.
+    /// The policy is to refuse them at the door, with a reason, everywhere an address comes in (the
+    /// form, the API, <c>import</c>); one that got in anyway is skipped by the nightly batch, and a
+    /// refusal by SendGrid only splits its own batch (see MailRelay).
+    /// </summary>
+    public static bool IsOldMobileStyle(string email) =>
+        email.Split('@')[0] is var local && (local.Contains("..") || local.EndsWith('.'));
 
     public static string Normalize(string? text) =>
         (text ?? "").Normalize(NormalizationForm.FormKC).Trim();
@@ -96,10 +115,7 @@ public sealed record EntryInput(string Email, string DisplayName, string Locale,
     );
 
     static bool IsEmail(string value) =>
-        EmailPattern.IsMatch(value)
-        && !value.StartsWith('.')
-        && !value.Contains("..")
-        && !value.Contains(".@");
+        EmailPattern.IsMatch(value) && !value.StartsWith('.') && !value.Contains("..");
 
     // Control characters, line and paragraph separators, and the bidirectional overrides that can
     // make a name display as something else. Zero-width joiners stay: emoji need them.

@@ -17,7 +17,8 @@ namespace Campaign.Features.Me;
 /// <summary>
 /// Withdrawing: <c>DELETE /api/v1/me</c> and the button on <c>/me</c>. Deletes the entrant, their
 /// sign-in tokens, signed uploads and mail records in one transaction, then their sessions on every
-/// device and every object under their prefix in the bucket.
+/// device and every object under their prefix in the bucket; a tombstone (a hash of the address)
+/// keeps a restore from bringing them back.
 /// </summary>
 public static class Withdraw
 {
@@ -106,13 +107,37 @@ public static class Withdraw
                     WithdrawnAt = clock.GetUtcNow(),
                 }
             );
-        session.Delete<Entrant>(entrantId);
-        session.DeleteWhere<PhotoUpload>(u => u.EntrantId == entrantId);
-        session.DeleteWhere<SignInToken>(t => t.EntrantId == entrantId);
-        // Unsent mail is deleted; a relay holding one right now finds no entrant and drops it.
-        session.DeleteWhere<OutboxMessage>(m => m.EntrantId == entrantId);
+        await Erase([entrantId], session, sessions, storage, cancellationToken);
+    }
+
+    /// <summary>
+    /// Everything of these entrants, wherever it is: their documents, sign-in tokens, signed uploads
+    /// and mail (sent or not) in one transaction, then their sessions on every device and every
+    /// object under their prefixes in the bucket. Withdrawing and the retention purge both end here.
+    /// </summary>
+    public static async Task Erase(
+        Guid[] ids,
+        IDocumentSession session,
+        RedisSessionStore sessions,
+        PhotoStorage storage,
+        CancellationToken cancellationToken
+    )
+    {
+        session.DeleteWhere<Entrant>(e => ids.Contains(e.Id));
+        session.DeleteWhere<PhotoUpload>(u => ids.Contains(u.EntrantId));
+        session.DeleteWhere<SignInToken>(t => ids.Contains(t.EntrantId));
+        // A relay holding one of their mails right now finds no entrant and drops it.
+        session.DeleteWhere<OutboxMessage>(m => ids.Contains(m.EntrantId));
         await session.SaveChangesAsync(cancellationToken);
-        await sessions.EndAll(entrantId);
-        await storage.DeletePrefix(PhotoRules.PrefixOf(entrantId), cancellationToken);
+        await Task.WhenAll(ids.Select(sessions.EndAll));
+        await Parallel.ForEachAsync(
+            ids,
+            new ParallelOptions
+            {
+                MaxDegreeOfParallelism = 8,
+                CancellationToken = cancellationToken,
+            },
+            (id, token) => new ValueTask(storage.DeletePrefix(PhotoRules.PrefixOf(id), token))
+        );
     }
 }

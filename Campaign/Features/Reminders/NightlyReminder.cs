@@ -29,12 +29,16 @@ public static class NightlyReminder
         return new DateTimeOffset(local, settings.Campaign.TimeZone.GetUtcOffset(local));
     }
 
-    /// <summary>Confirmed, no photo yet, and asked for campaign mail when entering.</summary>
+    /// <summary>
+    /// Confirmed, no photo yet, asked for campaign mail when entering (and has not unsubscribed),
+    /// and an address mail can go to: one that breaks the rules never reaches a batch.
+    /// </summary>
     public static bool Qualifies(Entrant entrant) =>
-        entrant is { Status: EntrantStatus.Confirmed, Photo: null, CampaignMail: true };
+        entrant is { Status: EntrantStatus.Confirmed, Photo: null, CampaignMail: true }
+        && EntryInput.IsDeliverable(entrant.Email);
 
     /// <summary>
-    /// The same rule in SQL, one page at a time in id order (keyset paging: never all entrants in
+    /// The same rule in SQL (but the address, checked by <see cref="Qualifies"/>), one page at a time in id order (keyset paging: never all entrants in
     /// memory, and each page starts where the last one ended).
     /// </summary>
     public static Task<IReadOnlyList<Entrant>> QualifyingPage(
@@ -120,10 +124,14 @@ public static class NightlyReminder
             ? "このメールは、応募時にキャンペーンのお知らせを希望された方にお送りしています。"
             : "You get this mail because you asked for campaign news when you entered.";
         var signature = ja ? "キャンペーン事務局" : "The Campaign team";
-        // 特定電子メール法: who sends, how to reach them, and how to stop these mails.
+        // 特定電子メール法: who sends, where they are, how to reach them, and how to stop these mails.
+        // https://www.dekyo.or.jp/soudan/contents/taisaku/1-2.html
+        var postal = settings.Mail.SenderPostalAddress is { } address
+            ? (ja ? $"\n住所: {address}" : $"\nAddress: {address}")
+            : "";
         var senderLine = ja
-            ? $"送信者: {sender.DisplayName}（{sender.Address}） {settings.AppBaseUrl}"
-            : $"Sender: {sender.DisplayName} ({sender.Address}) {settings.AppBaseUrl}";
+            ? $"送信者: {sender.DisplayName}（{sender.Address}）{postal}\nお問い合わせ: {settings.AppBaseUrl}"
+            : $"Sender: {sender.DisplayName} ({sender.Address}){postal}\nContact: {settings.AppBaseUrl}";
         var stop = ja
             ? "今後このお知らせが不要な方は、こちらから配信を停止できます:"
             : "To stop these mails, unsubscribe here:";
@@ -156,7 +164,10 @@ public static class NightlyReminder
             <p style="font-size: 0.9em;">{H(why)}<br>{H(
                 stop
             )} <a href="{UnsubscribeLink}">{UnsubscribeLink}</a></p>
-            <p>{H(signature)}<br><span style="font-size: 0.9em;">{H(senderLine)}</span></p>
+            <p>{H(signature)}<br><span style="font-size: 0.9em;">{H(senderLine).Replace(
+                "\n",
+                "<br>"
+            )}</span></p>
             </body>
             </html>
 

@@ -77,23 +77,26 @@ public sealed partial class RunNightlyMail(
             );
             if (page.Count == 0)
                 break;
-            qualifying += page.Count;
+            var qualified = page.Where(NightlyReminder.Qualifies).ToList();
+            qualifying += qualified.Count;
             cursor = page[^1].Id;
             if (!dryRun)
             {
                 var now = clock.GetUtcNow();
-                var messages = page.Select(e =>
+                var messages = qualified
+                    .Select(e =>
                         NightlyReminder.Message(e, night, settings, now, UnsubscribeLink(e.Id))
                     )
                     .ToList();
-                await store.BulkInsertAsync(
-                    messages,
-                    BulkInsertMode.IgnoreDuplicates,
-                    PageSize,
-                    cancellationToken
-                );
+                if (messages.Count > 0)
+                    await store.BulkInsertAsync(
+                        messages,
+                        BulkInsertMode.IgnoreDuplicates,
+                        PageSize,
+                        cancellationToken
+                    );
                 run.Cursor = cursor;
-                run.Enqueued += page.Count;
+                run.Enqueued += qualified.Count;
                 session.Store(run);
                 await session.SaveChangesAsync(cancellationToken);
             }
