@@ -32,4 +32,19 @@ public sealed class PolicyPagesTests(CampaignApp app)
         ];
         Snapshot.Match(main, new SnapshotNameExtension(path.Trim('/'), language));
     }
+
+    [Fact]
+    public async Task The_entry_form_links_both_policies_and_leaves_campaign_mail_unticked()
+    {
+        using var client = app.CreateClient();
+
+        var html = await client.GetStringAsync("/signup");
+
+        Assert.Contains("<a href=\"/terms\">", html);
+        Assert.Contains("<a href=\"/privacy\">", html);
+        var campaignMail = html[html.IndexOf("id=\"campaignMail\"", StringComparison.Ordinal)..];
+        Assert.DoesNotContain("checked", campaignMail[..campaignMail.IndexOf('>')]);
+        var consent = html[html.IndexOf("id=\"consent\"", StringComparison.Ordinal)..];
+        Assert.DoesNotContain("checked", consent[..consent.IndexOf('>')]);
+    }
 }

@@ -24,6 +24,7 @@ public sealed class SubmitEntryTests(CampaignApp app) : IAsyncLifetime
     public async Task Entering_stores_a_pending_entrant_and_mails_a_confirmation_link()
     {
         using var client = app.CreateClient();
+        var before = DateTimeOffset.UtcNow;
 
         var response = await client.Enter("Taro@Example.jp", locale: "ja");
 
@@ -40,6 +41,9 @@ public sealed class SubmitEntryTests(CampaignApp app) : IAsyncLifetime
                 entrant.TermsVersion
             )
         );
+        // The consent's time, and no campaign mail unless asked for.
+        Assert.InRange(entrant.TermsAcceptedAt, before, DateTimeOffset.UtcNow);
+        Assert.False(entrant.CampaignMail);
         var mail = await app.SendGrid.WaitForMail("Taro@Example.jp");
         Assert.StartsWith("【キャンペーン】ご応募ありがとうございます", mail.Subject);
         Assert.Equal(43, mail.Token.Length);

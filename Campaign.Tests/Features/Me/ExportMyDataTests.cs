@@ -29,6 +29,7 @@ public sealed class ExportMyDataTests(CampaignApp app) : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(response.Headers.CacheControl?.NoStore);
         Assert.Equal(
             $"attachment; filename=\"campaign-my-data-{DateTime.UtcNow:yyyy-MM-dd}.json\"",
             response.Content.Headers.ContentDisposition?.ToString()

@@ -69,7 +69,9 @@ public static class ExportMyData
             .OrderBy(m => m.CreatedAt)
             .ToListAsync(cancellationToken);
 
-        // A file to keep, named for the day; the browser saves it instead of showing it.
+        // A file to keep, named for the day; the browser saves it instead of showing it, and no
+        // cache on the way keeps a copy.
+        http.Response.Headers.CacheControl = "no-store";
         http.Response.Headers.ContentDisposition =
             $"attachment; filename=\"campaign-my-data-{clock.GetUtcNow():yyyy-MM-dd}.json\"";
         return TypedResults.Ok(
