@@ -99,7 +99,7 @@ public sealed partial class PurgeExpiredData(
                 .Select(t => t.EntrantId)
                 .ToListAsync(cancellationToken);
             var expired = ids.Except(signingIn).ToArray();
-            if (!dryRun)
+            if (!dryRun && expired.Length > 0)
                 await Withdraw.Erase(expired, session, sessions, storage, cancellationToken);
             purged += expired.Length;
         }
