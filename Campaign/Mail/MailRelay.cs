@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Campaign.Features.Entering;
 using Campaign.Features.Reminders;
 using Campaign.Platform;
@@ -38,16 +39,41 @@ public sealed partial class MailRelay(
     // Coravel hands over everything queued at once: at most this many requests run at a time.
     readonly SemaphoreSlim sending = new(4);
 
-    /// <summary>The fast path: delivers one message just written, unless another relay has it.</summary>
+    // Claimed at once by the fast path: few enough that a claim is sent well within its lease.
+    const int FastPathBatch = 100;
+
+    // Messages handed to the fast path and not yet claimed. Under a crowd, Coravel hands over
+    // hundreds at once: one claim and one outcome write then serve many messages, not one each.
+    readonly ConcurrentQueue<Guid> fresh = new();
+    readonly SemaphoreSlim claiming = new(1);
+
+    /// <summary>
+    /// The fast path: delivers a message just written, unless another relay has it, together with
+    /// any others waiting. It returns once that message has been handled, by this call or another.
+    /// </summary>
     public async Task DeliverAsync(Guid id, CancellationToken cancellationToken = default)
     {
-        var claimed = await ClaimAsync(
-            "where d.id = ? and d.status = 'Pending' and (d.claimed_until is null or d.claimed_until < ?) for update skip locked",
-            [id, clock.GetUtcNow()],
-            cancellationToken
-        );
-        if (claimed.Count > 0)
-            await SendAsync(claimed, cancellationToken);
+        fresh.Enqueue(id);
+        await claiming.WaitAsync(cancellationToken);
+        try
+        {
+            var ids = new List<Guid>();
+            while (ids.Count < FastPathBatch && fresh.TryDequeue(out var next))
+                ids.Add(next);
+            if (ids.Count == 0)
+                return; // a call before this one took it with its own
+            var claimed = await ClaimAsync(
+                "where d.id = any(?) and d.status = 'Pending' and (d.claimed_until is null or d.claimed_until < ?) for update skip locked",
+                [ids.ToArray(), clock.GetUtcNow()],
+                cancellationToken
+            );
+            if (claimed.Count > 0)
+                await SendAsync(claimed, cancellationToken);
+        }
+        finally
+        {
+            claiming.Release();
+        }
     }
 
     /// <summary>The safety net: delivers every message left unsent for a minute. Returns how many it handled.</summary>

@@ -193,9 +193,13 @@ public static class SubmitEntry
         if (!GetCampaign.IsOpen(settings.Campaign, now))
             return Outcome.Closed;
 
-        var key = Entrant.KeyOf(input.Email);
-        await SignInLink.LockAddress(session, key, cancellationToken);
-        var entrant = await SignInLink.FindEntrant(session, key, cancellationToken);
+        var address = await SignInLink.Lock(
+            session,
+            Entrant.KeyOf(input.Email),
+            now,
+            cancellationToken
+        );
+        var entrant = address.Entrant;
         var firstEntry = entrant is null;
         if (entrant is null)
         {
@@ -205,14 +209,14 @@ public static class SubmitEntry
             session.Delete<Backup.Withdrawal>(Backup.Withdrawal.IdOf(entrant.Email));
         }
         // An existing entrant's name is never changed by an unauthenticated request.
-        var mail = await SignInLink.Write(
+        var mail = SignInLink.Write(
             session,
+            address,
             entrant,
             input.Locale,
             firstEntry,
             settings,
-            now,
-            cancellationToken
+            now
         );
         await session.SaveChangesAsync(cancellationToken);
 
