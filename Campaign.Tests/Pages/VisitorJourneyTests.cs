@@ -79,7 +79,7 @@ public sealed class VisitorJourneyTests(Browser browser) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Withdrawing_from_my_page_signs_out_and_deletes_the_entry()
+    public async Task My_data_downloads_from_my_page_and_withdrawing_signs_out_and_deletes_the_entry()
     {
         var page = await browser.NewPage("en");
         await page.GotoAsync("/signup");
@@ -92,6 +92,21 @@ public sealed class VisitorJourneyTests(Browser browser) : IAsyncLifetime
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await page.WaitForURLAsync("**/me");
 
+        // The link a visitor clicks, and the file it gives this browser's session.
+        var link = page.GetByRole(AriaRole.Link, new() { Name = "Download my data" });
+        await Assertions.Expect(link).ToHaveAttributeAsync("href", "/api/v1/me/export");
+        await Assertions.Expect(link).ToHaveAttributeAsync("download", "");
+        var file = await page.APIRequest.GetAsync("/api/v1/me/export");
+        Assert.Equal(200, file.Status);
+        Assert.StartsWith(
+            "attachment; filename=\"campaign-my-data-",
+            file.Headers["content-disposition"]
+        );
+        var myData = System.Text.Json.JsonDocument.Parse(await file.TextAsync());
+        Assert.Equal(
+            "jiro@example.jp",
+            myData.RootElement.GetProperty("entrant").GetProperty("email").GetString()
+        );
         await page.GetByRole(AriaRole.Button, new() { Name = "Withdraw" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("Tick the box");
         await page.GetByLabel("Withdraw and delete everything").CheckAsync();
