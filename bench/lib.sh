@@ -33,13 +33,7 @@ bench_services() {
   command -v /usr/bin/time >/dev/null || missing+=(time)
   command -v bc >/dev/null || missing+=(bc)
   command -v python3 >/dev/null || missing+=(python3)
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "Installing ${missing[*]} with apt"
-    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}")
-    as_root "${apt[@]}" >/dev/null 2>&1 \
-      || { as_root apt-get update -q >/dev/null 2>&1 && as_root "${apt[@]}" >/dev/null; } \
-      || die "could not install ${missing[*]}. Run: sudo apt-get install -y ${missing[*]}"
-  fi
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
   install_missing
   say "Starting PostgreSQL :$PG_PORT, Redis :$REDIS_PORT, S3 :$S3_PORT, a SendGrid stand-in :$STUB_PORT"
   start_postgres "$DIR/postgres" "$PG_PORT"

@@ -16,6 +16,16 @@ as_root() {
   else return 1; fi
 }
 
+# apt_install PACKAGE...: installs Debian packages (updating the package lists only when the first
+# try fails), or stops and says which command to run.
+apt_install() {
+  say "Installing $* with apt"
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@")
+  as_root "${apt[@]}" >/dev/null 2>&1 \
+    || { as_root apt-get update -q >/dev/null 2>&1 && as_root "${apt[@]}" >/dev/null; } \
+    || die "could not install $*. Run: sudo apt-get update && sudo apt-get install -y $*"
+}
+
 # Installs what is missing (apt for the servers, npm for s3rver and Bootstrap); does nothing when
 # all is there. `install_missing browser` also installs Debian's Chromium for the browser tests.
 install_missing() {
@@ -26,13 +36,7 @@ install_missing() {
   command -v npm >/dev/null || missing+=(nodejs npm)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "Installing ${missing[*]} with apt"
-    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}")
-    as_root "${apt[@]}" >/dev/null 2>&1 \
-      || { as_root apt-get update -q >/dev/null 2>&1 && as_root "${apt[@]}" >/dev/null; } \
-      || die "could not install ${missing[*]}. Run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
-  fi
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
   # npm ci only when package-lock.json changed since the last install.
   if [ ! -f "$ROOT/node_modules/.package-lock.json" ] \
      || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
