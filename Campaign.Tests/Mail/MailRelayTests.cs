@@ -56,7 +56,7 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
         using var client = app.CreateClient();
         await client.Enter("taro@example.jp");
         await app.SendGrid.WaitForMail("taro@example.jp", count: 4);
-        await WaitUntil(async () => (await Message("taro@example.jp")).Attempts == 1);
+        await Eventually.Until(async () => (await Message("taro@example.jp")).Attempts == 1);
         var failed = await Message("taro@example.jp");
 
         app.Clock.Advance(TimeSpan.FromMinutes(2));
@@ -84,7 +84,9 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
         await client.Enter("taro@example.jp");
 
         await app.SendGrid.WaitForMail("taro@example.jp", count: 2);
-        await WaitUntil(async () => (await Message("taro@example.jp")).Status == OutboxStatus.Sent);
+        await Eventually.Until(async () =>
+            (await Message("taro@example.jp")).Status == OutboxStatus.Sent
+        );
     }
 
     [Fact]
@@ -93,7 +95,7 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
         app.SendGrid.Answer(400);
         using var client = app.CreateClient();
         await client.Enter("taro@example.jp");
-        await WaitUntil(async () =>
+        await Eventually.Until(async () =>
             (await Message("taro@example.jp")).Status == OutboxStatus.Failed
         );
 
@@ -148,23 +150,12 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
         app.SendGrid.Answer(503, 503, 503, 503);
         using var client = app.CreateClient();
         await client.Enter("taro@example.jp");
-        await WaitUntil(async () => (await Message("taro@example.jp")).Attempts == 1);
+        await Eventually.Until(async () => (await Message("taro@example.jp")).Attempts == 1);
 
         app.Clock.Advance(TimeSpan.FromMinutes(31));
         await Relay.SweepAsync();
 
         Assert.Equal(OutboxStatus.Dropped, (await Message("taro@example.jp")).Status);
         Assert.Equal(4, app.SendGrid.Requests.Count);
-    }
-
-    static async Task WaitUntil(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                throw new Xunit.Sdk.XunitException("the condition never held");
-            await Task.Delay(100);
-        }
     }
 }

@@ -143,7 +143,16 @@ public sealed class OutboxMessage
             .Duplicate(x => x.EntrantId);
 }
 
-public sealed record RenderedMail(string Subject, string Html, string Text);
+public sealed record RenderedMail(string Subject, string Html, string Text)
+{
+    /// <summary>A mail for operators: plain text, shown as it is in the HTML part too.</summary>
+    public static RenderedMail Plain(string subject, string text) =>
+        new(
+            subject,
+            $"<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"utf-8\"></head><body><pre>{System.Net.WebUtility.HtmlEncode(text)}</pre></body></html>",
+            text
+        );
+}
 
 public enum MailKind
 {

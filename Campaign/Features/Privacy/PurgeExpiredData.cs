@@ -172,9 +172,8 @@ public sealed partial class PurgeExpiredData(
                 $"retention-purge:{now:yyyy-MM-ddTHH:mm:ss}",
                 Guid.Empty,
                 to.Address,
-                new RenderedMail(
+                RenderedMail.Plain(
                     "[Campaign] 個人データを削除しました / personal data purged",
-                    $"<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"utf-8\"></head><body><pre>{System.Net.WebUtility.HtmlEncode(text)}</pre></body></html>",
                     text
                 ),
                 now,

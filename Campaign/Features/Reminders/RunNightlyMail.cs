@@ -169,11 +169,7 @@ public sealed partial class RunNightlyMail(
             送信失敗 / Mails failed:        {failed}
 
             """;
-        var mail = new RenderedMail(
-            $"[Campaign] {night:yyyy-MM-dd} の集計 / summary",
-            $"<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"utf-8\"></head><body><pre>{System.Net.WebUtility.HtmlEncode(text)}</pre></body></html>",
-            text
-        );
+        var mail = RenderedMail.Plain($"[Campaign] {night:yyyy-MM-dd} の集計 / summary", text);
         session.Insert(
             OutboxMessage.For(
                 $"summary:{night:yyyy-MM-dd}",
