@@ -79,6 +79,8 @@ public sealed class SendGridStub : IAsyncDisposable
                     await new StreamReader(http.Request.Body).ReadToEndAsync()
                 );
                 Requests.Enqueue(new Received(body, http.Request.Headers.Authorization));
+                if (WhileSending is { } meanwhile)
+                    await meanwhile();
                 var rejected =
                     Rejects is { } bad
                     && body["personalizations"]!.Any(p => (string)p["to"]![0]!["email"]! == bad);
@@ -105,6 +107,9 @@ public sealed class SendGridStub : IAsyncDisposable
     /// <summary>A request with this recipient is refused with 400, as SendGrid refuses a whole request.</summary>
     public string? Rejects { get; set; }
 
+    /// <summary>Runs while a request is being answered: what happens elsewhere during a send.</summary>
+    public Func<Task>? WhileSending { get; set; }
+
     /// <summary>The next requests get these statuses, in order; then 202 again.</summary>
     public void Answer(params int[] next)
     {
@@ -117,6 +122,7 @@ public sealed class SendGridStub : IAsyncDisposable
         Requests.Clear();
         statuses.Clear();
         Rejects = null;
+        WhileSending = null;
     }
 
     public IReadOnlyList<Mail> MailsTo(string address) =>

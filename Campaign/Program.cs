@@ -123,6 +123,8 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             Entrant.Configure(options);
             SignInToken.Configure(options);
             OutboxMessage.Configure(options);
+            MailTemplate.Configure(options);
+            UnsubscribeKey.Configure(options);
             PhotoUpload.Configure(options);
             NightlyRun.Configure(options);
             Withdrawal.Configure(options);
@@ -135,6 +137,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     host.Services.AddTransient<SweepPhotoUploads>();
     host.Services.AddTransient<PurgeExpiredData>();
     host.Services.AddSingleton<RunNightlyMail>();
+    host.Services.AddSingleton<UnsubscribeKey.Store>();
     host.Services.AddTransient<NightlyMailJob>();
     return settings;
 }

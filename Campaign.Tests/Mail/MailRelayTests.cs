@@ -145,6 +145,67 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_deleted_while_it_is_being_sent_stays_deleted()
+    {
+        var id = (await WriteUnsent(1)).Single();
+        // The entrant withdraws while SendGrid is answering: their mail record goes with them.
+        app.SendGrid.WhileSending = async () =>
+        {
+            await using var session = app.Session();
+            session.Delete<OutboxMessage>(id);
+            await session.SaveChangesAsync();
+        };
+
+        await Relay.SweepAsync();
+
+        Assert.Single(app.SendGrid.Requests);
+        await using var query = app.Store.QuerySession();
+        Assert.Null(await query.LoadAsync<OutboxMessage>(id));
+    }
+
+    [Fact]
+    public async Task A_campaign_mail_whose_template_is_missing_fails_and_is_not_sent()
+    {
+        await using (var session = app.Session())
+        {
+            var now = app.Clock.GetUtcNow() - TimeSpan.FromMinutes(5);
+            var entrant = Entrant.Enter(
+                new EntryInput("t@example.jp", "テンプレート", "ja", true),
+                now
+            );
+            var template = MailTemplate.Of(
+                "reminder:never-stored:ja",
+                new RenderedMail("件名", "<p>本文</p>", "本文"),
+                now
+            );
+            session.Insert(entrant);
+            session.Insert(
+                OutboxMessage.Of(
+                    template,
+                    "test:no-template",
+                    entrant.Id,
+                    entrant.Email,
+                    now,
+                    expiresAt: null,
+                    MailKind.Transactional,
+                    substitutions: []
+                )
+            );
+            await session.SaveChangesAsync();
+        }
+
+        await Relay.SweepAsync();
+
+        Assert.Empty(app.SendGrid.Requests);
+        await using var query = app.Store.QuerySession();
+        var failed = await query.LoadAsync<OutboxMessage>(OutboxMessage.IdOf("test:no-template"));
+        Assert.Equal(
+            (OutboxStatus.Failed, "its template is missing"),
+            (failed!.Status, failed.LastError)
+        );
+    }
+
+    [Fact]
     public async Task A_sign_in_mail_that_could_not_be_sent_in_30_minutes_is_dropped()
     {
         app.SendGrid.Answer(503, 503, 503, 503);

@@ -3,6 +3,7 @@ using Campaign.Features.Entering;
 using Campaign.Features.Reminders;
 using Campaign.Platform;
 using Marten;
+using Npgsql;
 using SendGrid;
 using SendGrid.Helpers.Mail;
 
@@ -63,7 +64,7 @@ public sealed partial class MailRelay(
             if (ids.Count == 0)
                 return; // a call before this one took it with its own
             var claimed = await ClaimAsync(
-                "where d.id = any(?) and d.status = 'Pending' and (d.claimed_until is null or d.claimed_until < ?) for update skip locked",
+                "select id from {0} where id = any(?) and status = 'Pending' and (claimed_until is null or claimed_until < ?) for update skip locked",
                 [ids.ToArray(), clock.GetUtcNow()],
                 cancellationToken
             );
@@ -84,7 +85,7 @@ public sealed partial class MailRelay(
         {
             var now = clock.GetUtcNow();
             var batch = await ClaimAsync(
-                "where d.status = 'Pending' and d.created_at < ? and (d.claimed_until is null or d.claimed_until < ?) order by d.created_at limit ? for update skip locked",
+                "select id from {0} where status = 'Pending' and created_at < ? and (claimed_until is null or claimed_until < ?) order by created_at limit ? for update skip locked",
                 [now - SweepAfter, now, SweepBatch],
                 cancellationToken
             );
@@ -118,40 +119,100 @@ public sealed partial class MailRelay(
         );
     }
 
+    /// <summary>
+    /// Takes a lease on the messages <paramref name="which"/> selects (a query of their ids, with
+    /// <c>{0}</c> for the table) in one statement: only the lease changes, and nothing else of the
+    /// message is written back.
+    /// </summary>
     async Task<IReadOnlyList<OutboxMessage>> ClaimAsync(
-        string where,
+        string which,
         object[] parameters,
         CancellationToken cancellationToken
     )
     {
-        await using var session = store.LightweightSession();
-        await session.BeginTransactionAsync(cancellationToken);
-        var messages = await session.QueryAsync<OutboxMessage>(
-            where,
-            cancellationToken,
-            parameters
-        );
+        var table = Table;
         var until = clock.GetUtcNow() + Lease;
+        await using var session = store.LightweightSession();
+        var messages = await session.QueryAsync<OutboxMessage>(
+            $$"""
+            with claimed as (
+              update {{table}} d
+                 set claimed_until = ?, data = jsonb_set(d.data, '{claimedUntil}', to_jsonb(?::timestamptz))
+                from ({{string.Format(which, table)}}) c
+               where d.id = c.id
+              returning d.data
+            )
+            select data from claimed
+            """,
+            cancellationToken,
+            [until, until, .. parameters]
+        );
         foreach (var message in messages)
             message.ClaimedUntil = until;
-        session.Store(messages.ToArray());
-        await session.SaveChangesAsync(cancellationToken);
         return messages;
     }
 
     async Task SendAsync(IReadOnlyList<OutboxMessage> claimed, CancellationToken cancellationToken)
     {
         var deliver = await DropWhatShouldNotGo(claimed, cancellationToken);
+        var templates = await TemplatesOf(deliver, cancellationToken);
         // One request per template (a language of a campaign mail), one per message otherwise.
         var requests = deliver
             .GroupBy(m => m.Template ?? m.Id.ToString())
             .SelectMany(group => group.Chunk(MaxRecipientsPerRequest));
-        await Task.WhenAll(requests.Select(r => SendLimited(r, cancellationToken)));
+        await Task.WhenAll(
+            requests.Select(request =>
+                BodyOf(request[0], templates) is { } body
+                    ? SendLimited(request, body, cancellationToken)
+                    : Unsendable(request, "its template is missing")
+            )
+        );
 
-        await using var session = store.LightweightSession();
-        session.Store(claimed.ToArray());
-        await session.SaveChangesAsync(cancellationToken);
+        await RecordOutcomes(claimed, cancellationToken);
     }
+
+    /// <summary>
+    /// Writes the messages back, with their outcomes, in one statement. It only updates: a message
+    /// deleted meanwhile (its entrant withdrew while it was being sent) stays deleted.
+    /// </summary>
+    async Task RecordOutcomes(
+        IReadOnlyList<OutboxMessage> messages,
+        CancellationToken cancellationToken
+    )
+    {
+        var serializer = store.Options.Serializer();
+        await using var session = store.LightweightSession();
+        // The duplicated columns that an outcome changes follow the document.
+        await session.ExecuteAsync(
+            new NpgsqlCommand(
+                $"""
+                update {Table} d
+                   set data = v.data,
+                       status = v.data ->> 'status',
+                       claimed_until = (v.data ->> 'claimedUntil')::timestamptz,
+                       mt_last_modified = now()
+                  from unnest(@ids, @documents) as v(id, data)
+                 where d.id = v.id
+                """
+            )
+            {
+                Parameters =
+                {
+                    new("ids", messages.Select(m => m.Id).ToArray()),
+                    new(
+                        "documents",
+                        NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Jsonb
+                    )
+                    {
+                        Value = messages.Select(serializer.ToJson).ToArray(),
+                    },
+                },
+            },
+            cancellationToken
+        );
+    }
+
+    string Table => $"{store.Options.DatabaseSchemaName}.mt_doc_outboxmessage";
 
     /// <summary>Expired mail, mail whose entrant is gone and campaign mail to someone who no longer
     /// qualifies is dropped; the entrants are loaded in one query.</summary>
@@ -195,12 +256,56 @@ public sealed partial class MailRelay(
         return deliver;
     }
 
-    async Task SendLimited(OutboxMessage[] request, CancellationToken cancellationToken)
+    /// <summary>The stored templates the messages name (those whose body is not their own), in one query.</summary>
+    async Task<Dictionary<string, MailTemplate>> TemplatesOf(
+        List<OutboxMessage> messages,
+        CancellationToken cancellationToken
+    )
+    {
+        var ids = messages
+            .Where(m => m is { Html: null, Template: not null })
+            .Select(m => m.Template!)
+            .Distinct()
+            .ToArray();
+        if (ids.Length == 0)
+            return [];
+        await using var query = store.QuerySession();
+        return (await query.LoadManyAsync<MailTemplate>(cancellationToken, ids)).ToDictionary(t =>
+            t.Id
+        );
+    }
+
+    /// <summary>The subject and body a message is sent with: its own, or its template's.</summary>
+    static RenderedMail? BodyOf(
+        OutboxMessage message,
+        Dictionary<string, MailTemplate> templates
+    ) =>
+        message.Html is { } html ? new RenderedMail(message.Subject, html, message.Text ?? "")
+        : message.Template is { } id && templates.TryGetValue(id, out var template)
+            ? new RenderedMail(template.Subject, template.Html, template.Text)
+        : null;
+
+    Task Unsendable(OutboxMessage[] messages, string error)
+    {
+        metrics.Count("campaign.mails_failed", messages.Length);
+        foreach (var message in messages)
+        {
+            message.MarkFailedAttempt(error, permanent: true);
+            LogFailed(logger, message.Id, message.Attempts, error, message.Status.ToString());
+        }
+        return Task.CompletedTask;
+    }
+
+    async Task SendLimited(
+        OutboxMessage[] request,
+        RenderedMail body,
+        CancellationToken cancellationToken
+    )
     {
         await sending.WaitAsync(cancellationToken);
         try
         {
-            await SendSplitting(request, cancellationToken);
+            await SendSplitting(request, body, cancellationToken);
         }
         finally
         {
@@ -212,9 +317,13 @@ public sealed partial class MailRelay(
     /// One bad address must not sink a batch: SendGrid refuses a whole request with 400, so the
     /// request is split in halves and retried, down to the one message that fails.
     /// </summary>
-    async Task SendSplitting(OutboxMessage[] messages, CancellationToken cancellationToken)
+    async Task SendSplitting(
+        OutboxMessage[] messages,
+        RenderedMail body,
+        CancellationToken cancellationToken
+    )
     {
-        var (status, providerId, error) = await Post(messages, cancellationToken);
+        var (status, providerId, error) = await Post(messages, body, cancellationToken);
         if (status is >= 200 and < 300)
         {
             foreach (var message in messages)
@@ -226,8 +335,8 @@ public sealed partial class MailRelay(
         if (status == 400 && messages.Length > 1)
         {
             var half = messages.Length / 2;
-            await SendSplitting(messages[..half], cancellationToken);
-            await SendSplitting(messages[half..], cancellationToken);
+            await SendSplitting(messages[..half], body, cancellationToken);
+            await SendSplitting(messages[half..], body, cancellationToken);
             return;
         }
         // 429 and 5xx were already retried by the resilience handler: try again at the next sweep.
@@ -243,17 +352,17 @@ public sealed partial class MailRelay(
 
     async Task<(int? Status, string? ProviderId, string Error)> Post(
         OutboxMessage[] messages,
+        RenderedMail body,
         CancellationToken cancellationToken
     )
     {
-        var first = messages[0];
         var from = settings.Mail.From;
         var mail = new SendGridMessage
         {
             From = new EmailAddress(from.Address, from.DisplayName),
-            Subject = first.Subject,
-            PlainTextContent = first.Text,
-            HtmlContent = first.Html,
+            Subject = body.Subject,
+            PlainTextContent = body.Text,
+            HtmlContent = body.Html,
             Personalizations =
             [
                 .. messages.Select(m => new Personalization

@@ -42,8 +42,9 @@ public sealed class OutboxMessage
     public required string Subject { get; set; }
 
     /// <summary>
-    /// Campaign mail is rendered once per language with placeholders (<see cref="Template"/> names
-    /// that rendering), and <see cref="Substitutions"/> holds each recipient's values: the relay then
+    /// Campaign mail is rendered once per language with placeholders, and stored once as a
+    /// <see cref="MailTemplate"/> that this names; <see cref="Substitutions"/> holds each
+    /// recipient's values, and <see cref="Html"/> and <see cref="Text"/> stay empty. The relay then
     /// sends up to 1000 recipients of one template in a single SendGrid request.
     /// </summary>
     public string? Template { get; set; }
@@ -69,16 +70,10 @@ public sealed class OutboxMessage
         RenderedMail mail,
         DateTimeOffset now,
         DateTimeOffset? expiresAt,
-        MailKind kind = MailKind.Transactional,
-        string? template = null,
-        Dictionary<string, string>? substitutions = null,
-        Dictionary<string, string>? headers = null
+        MailKind kind = MailKind.Transactional
     ) =>
         new()
         {
-            Headers = headers,
-            Template = template,
-            Substitutions = substitutions,
             // The id follows from the de-duplication key: writing the same message twice (a re-run,
             // a second clock) is an insert of an id that exists, which a bulk insert skips.
             Id = IdOf(dedupKey),
@@ -94,6 +89,36 @@ public sealed class OutboxMessage
             CreatedAt = now,
             ExpiresAt = expiresAt,
         };
+
+    /// <summary>One recipient of a stored template, with their values for its placeholders.</summary>
+    public static OutboxMessage Of(
+        MailTemplate template,
+        string dedupKey,
+        Guid entrantId,
+        string to,
+        DateTimeOffset now,
+        DateTimeOffset? expiresAt,
+        MailKind kind,
+        Dictionary<string, string> substitutions,
+        Dictionary<string, string>? headers = null
+    )
+    {
+        var message = For(
+            dedupKey,
+            entrantId,
+            to,
+            new RenderedMail(template.Subject, "", ""),
+            now,
+            expiresAt,
+            kind
+        );
+        message.Template = template.Id;
+        message.Html = null;
+        message.Text = null;
+        message.Substitutions = substitutions;
+        message.Headers = headers;
+        return message;
+    }
 
     public static Guid IdOf(string dedupKey) =>
         new(
@@ -131,16 +156,24 @@ public sealed class OutboxMessage
         Text = null;
     }
 
+    /// <summary>
+    /// Real columns, so that the relay can claim with plain SQL. Every index is paid for by each
+    /// write of a message (three per mail), so there are few: the id (which follows from the
+    /// de-duplication key, so the key needs no index of its own), the address and the entrant
+    /// (the mail cap, withdrawal), and the waiting messages only, in age order (the relay's claims).
+    /// </summary>
     public static void Configure(StoreOptions options) =>
         options
             .Schema.For<OutboxMessage>()
-            .UniqueIndex(x => x.DedupKey)
-            // Real columns, so that the relay can claim with plain SQL and indexes.
-            .Duplicate(x => x.Status, pgType: "varchar")
-            .Duplicate(x => x.CreatedAt, pgType: "timestamptz")
-            .Duplicate(x => x.ClaimedUntil, pgType: "timestamptz")
+            .Duplicate(x => x.Status, pgType: "varchar", configure: Waiting)
+            .Duplicate(x => x.CreatedAt, pgType: "timestamptz", configure: Waiting)
+            .Duplicate(x => x.ClaimedUntil, pgType: "timestamptz", configure: Waiting)
             .Duplicate(x => x.ToKey)
             .Duplicate(x => x.EntrantId);
+
+    /// <summary>An index of the waiting messages only: a message leaves it once sent.</summary>
+    static void Waiting(Marten.Schema.DocumentIndex index) =>
+        index.Predicate = "status = 'Pending'";
 }
 
 public sealed record RenderedMail(string Subject, string Html, string Text)

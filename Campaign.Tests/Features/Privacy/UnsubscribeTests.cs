@@ -1,8 +1,10 @@
 using System.Net;
 using Campaign.Features.Entering;
+using Campaign.Features.Privacy;
 using Campaign.Features.Reminders;
 using Campaign.Mail;
 using Marten;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Campaign.Tests.Features.Privacy;
@@ -86,9 +88,40 @@ public sealed class UnsubscribeTests(CampaignApp app) : IAsyncLifetime
         Assert.Empty(app.SendGrid.Requests);
     }
 
+    [Fact]
+    public async Task A_link_is_short_and_names_its_entrant_only_with_the_key()
+    {
+        var (entrant, link) = await RemindedEntrant();
+        var token = new Uri(link).Segments[^1];
+        var secret = await app.Services.GetRequiredService<UnsubscribeKey.Store>().Current(default);
+
+        Assert.Equal(43, token.Length);
+        Assert.Equal(entrant.Id, UnsubscribeKey.EntrantOf(secret, token));
+        Assert.Null(UnsubscribeKey.EntrantOf(new byte[32], token));
+    }
+
+    [Fact]
+    public async Task A_link_in_a_mail_sent_before_the_links_were_shortened_still_works()
+    {
+        var (entrant, _) = await RemindedEntrant();
+        // The earlier links carried a data-protection token.
+        var old = app
+            .Services.GetRequiredService<IDataProtectionProvider>()
+            .CreateProtector("Campaign.Unsubscribe")
+            .Protect(entrant.Id.ToString("N"));
+        using var client = app.CreateClient();
+
+        var response = await client.PostAsync($"/unsubscribe/{old}", null);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(await WantsCampaignMail(entrant.Id));
+    }
+
     [Theory]
     [InlineData("/unsubscribe/not-a-token")]
     [InlineData("/unsubscribe/CfDJ8AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    // The shape of a link's token (an id and its signature) with a signature that does not match.
+    [InlineData("/unsubscribe/v4cCADKLVUO84omUPI35GbQ-lJlt5ZwUE8GTgfWOAbk")]
     public async Task A_forged_link_is_refused_with_a_page_and_changes_nothing(string path)
     {
         using var client = app.CreateClient();

@@ -96,7 +96,12 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
             (reminded[0].Id, $"reminder:2026-12-01:{reminded[0].Id}"),
             (reminder.EntrantId, reminder.DedupKey)
         );
-        Assert.Contains("https://campaign.example.test/me", reminder.Text);
+        // The body is stored once per language, not with each reminder.
+        Assert.Equal((null, null), (reminder.Html, reminder.Text));
+        await using var query = app.Store.QuerySession();
+        var template = await query.LoadAsync<MailTemplate>(reminder.Template!);
+        Assert.Equal("reminder:2026-12-01:ja", template!.Id);
+        Assert.Contains("https://campaign.example.test/me", template.Text);
     }
 
     [Fact]

@@ -14,25 +14,26 @@ namespace Campaign.Features.Privacy;
 /// </summary>
 public static class Unsubscribe
 {
+    // The links of mails sent before the links were signed with UnsubscribeKey: they still work.
     const string Purpose = "Campaign.Unsubscribe";
 
-    /// <summary>A token for the entrant's unsubscribe link, signed with the app's data-protection keys.</summary>
-    public static string TokenFor(IDataProtectionProvider protection, Guid entrantId) =>
-        protection.CreateProtector(Purpose).Protect(entrantId.ToString("N"));
-
-    public static Uri LinkFor(Uri appBaseUrl, string token) =>
-        new(appBaseUrl, $"/unsubscribe/{token}");
-
-    static Guid? EntrantOf(IDataProtectionProvider protection, string token)
+    static async Task<Guid?> EntrantOf(
+        UnsubscribeKey.Store keys,
+        IDataProtectionProvider protection,
+        string token,
+        CancellationToken cancellationToken
+    )
     {
+        if (UnsubscribeKey.EntrantOf(await keys.Current(cancellationToken), token) is { } id)
+            return id;
         try
         {
             return Guid.TryParseExact(
                 protection.CreateProtector(Purpose).Unprotect(token),
                 "N",
-                out var id
+                out var old
             )
-                ? id
+                ? old
                 : null;
         }
         catch (System.Security.Cryptography.CryptographicException)
@@ -41,10 +42,16 @@ public static class Unsubscribe
         }
     }
 
-    public static IResult Show(string token, HttpContext http, IDataProtectionProvider protection)
+    public static async Task<IResult> Show(
+        string token,
+        HttpContext http,
+        UnsubscribeKey.Store keys,
+        IDataProtectionProvider protection,
+        CancellationToken cancellationToken
+    )
     {
         var locale = Language.Of(http);
-        return EntrantOf(protection, token) is null
+        return await EntrantOf(keys, protection, token, cancellationToken) is null
             ? Invalid(locale)
             : Page.Show<UnsubscribePage>(new { Locale = locale, Token = token });
     }
@@ -52,13 +59,14 @@ public static class Unsubscribe
     public static async Task<IResult> Confirm(
         string token,
         HttpContext http,
+        UnsubscribeKey.Store keys,
         IDataProtectionProvider protection,
         IDocumentSession session,
         CancellationToken cancellationToken
     )
     {
         var locale = Language.Of(http);
-        if (EntrantOf(protection, token) is not { } id)
+        if (await EntrantOf(keys, protection, token, cancellationToken) is not { } id)
             return Invalid(locale);
         if (
             await session.LoadAsync<Entrant>(id, cancellationToken) is

@@ -64,26 +64,44 @@ public static class NightlyReminder
     public static string DedupKey(DateOnly night, Guid entrantId) =>
         $"reminder:{night:yyyy-MM-dd}:{entrantId}";
 
-    public static OutboxMessage Message(
-        Entrant entrant,
+    /// <summary>The night's reminder in each language, rendered once and stored once.</summary>
+    public static IReadOnlyDictionary<string, MailTemplate> Templates(
         DateOnly night,
         Settings settings,
-        DateTimeOffset now,
-        Uri unsubscribe
+        DateTimeOffset now
     )
     {
         var myPage = new Uri(settings.AppBaseUrl, "/me");
-        return OutboxMessage.For(
+        return new[] { Language.Japanese, Language.English }.ToDictionary(
+            locale => locale,
+            locale =>
+                MailTemplate.Of(
+                    $"reminder:{night:yyyy-MM-dd}:{locale}",
+                    Render(locale, myPage, settings),
+                    now
+                )
+        );
+    }
+
+    /// <summary>One entrant's reminder: the template of their language, with their values.</summary>
+    public static OutboxMessage Message(
+        Entrant entrant,
+        DateOnly night,
+        IReadOnlyDictionary<string, MailTemplate> templates,
+        Settings settings,
+        DateTimeOffset now,
+        Uri unsubscribe
+    ) =>
+        OutboxMessage.Of(
+            templates[entrant.Locale == Language.English ? Language.English : Language.Japanese],
             DedupKey(night, entrant.Id),
             entrant.Id,
             entrant.Email,
-            Render(entrant.Locale, myPage, settings),
             now,
             // A reminder not sent by the next morning is dropped, not sent late.
             expiresAt: SendTimeOf(night, settings).AddHours(12),
             MailKind.Campaign,
-            template: $"reminder:{entrant.Locale}",
-            substitutions: Substitutions(entrant.DisplayName, unsubscribe),
+            Substitutions(entrant.DisplayName, unsubscribe),
             // One-click unsubscribe for mailbox providers (RFC 8058), required of bulk senders.
             headers: new()
             {
@@ -91,7 +109,6 @@ public static class NightlyReminder
                 ["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click",
             }
         );
-    }
 
     /// <summary>Each recipient's values for the placeholders: as typed in text, escaped in HTML.</summary>
     public static Dictionary<string, string> Substitutions(string displayName, Uri unsubscribe) =>

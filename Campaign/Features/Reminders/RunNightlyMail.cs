@@ -20,7 +20,7 @@ public sealed partial class RunNightlyMail(
     Settings settings,
     TimeProvider clock,
     Metrics metrics,
-    Microsoft.AspNetCore.DataProtection.IDataProtectionProvider protection,
+    Privacy.UnsubscribeKey.Store unsubscribeKeys,
     ILogger<RunNightlyMail> logger
 )
 {
@@ -67,6 +67,14 @@ public sealed partial class RunNightlyMail(
 
         var qualifying = 0;
         var cursor = dryRun ? Guid.Empty : run.Cursor;
+        var templates = NightlyReminder.Templates(night, settings, clock.GetUtcNow());
+        var unsubscribeKey = dryRun ? [] : await unsubscribeKeys.Current(cancellationToken);
+        if (!dryRun)
+        {
+            // Before any reminder that names them.
+            session.Store(templates.Values.ToArray());
+            await session.SaveChangesAsync(cancellationToken);
+        }
         while (!cancellationToken.IsCancellationRequested)
         {
             var page = await NightlyReminder.QualifyingPage(
@@ -85,16 +93,17 @@ public sealed partial class RunNightlyMail(
                 var now = clock.GetUtcNow();
                 var messages = qualified
                     .Select(e =>
-                        NightlyReminder.Message(e, night, settings, now, UnsubscribeLink(e.Id))
+                        NightlyReminder.Message(
+                            e,
+                            night,
+                            templates,
+                            settings,
+                            now,
+                            UnsubscribeLink(unsubscribeKey, e.Id)
+                        )
                     )
                     .ToList();
-                if (messages.Count > 0)
-                    await store.BulkInsertAsync(
-                        messages,
-                        BulkInsertMode.IgnoreDuplicates,
-                        PageSize,
-                        cancellationToken
-                    );
+                await InsertNew(session, messages, cancellationToken);
                 run.Cursor = cursor;
                 run.Enqueued += qualified.Count;
                 session.Store(run);
@@ -120,11 +129,38 @@ public sealed partial class RunNightlyMail(
         return new Outcome(true, qualifying, run.Enqueued, summary);
     }
 
-    Uri UnsubscribeLink(Guid entrantId) =>
-        Privacy.Unsubscribe.LinkFor(
-            settings.AppBaseUrl,
-            Privacy.Unsubscribe.TokenFor(protection, entrantId)
-        );
+    /// <summary>
+    /// Writes the page's reminders that are not there yet, by PostgreSQL's fastest path (COPY). A
+    /// run stopped between writing a page and moving the cursor has written some of them already;
+    /// only this run writes tonight's reminders (it holds the lock), so leaving out the ids found
+    /// is exact.
+    /// </summary>
+    async Task InsertNew(
+        IQuerySession session,
+        List<OutboxMessage> messages,
+        CancellationToken cancellationToken
+    )
+    {
+        var ids = messages.Select(m => m.Id).ToArray();
+        var there = (
+            await session
+                .Query<OutboxMessage>()
+                .Where(m => ids.Contains(m.Id))
+                .Select(m => m.Id)
+                .ToListAsync(cancellationToken)
+        ).ToHashSet();
+        var fresh = messages.Where(m => !there.Contains(m.Id)).ToList();
+        if (fresh.Count > 0)
+            await store.BulkInsertAsync(
+                fresh,
+                BulkInsertMode.InsertsOnly,
+                PageSize,
+                cancellationToken
+            );
+    }
+
+    Uri UnsubscribeLink(byte[] key, Guid entrantId) =>
+        new(settings.AppBaseUrl, $"/unsubscribe/{Privacy.UnsubscribeKey.TokenFor(key, entrantId)}");
 
     /// <summary>The day's numbers, to OPERATOR_EMAIL when it is set, written with the run's end.</summary>
     async Task<bool> WriteSummary(
