@@ -145,6 +145,36 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_handed_over_too_late_is_not_sent_again_after_the_sweep_sent_it()
+    {
+        var id = (await WriteUnsent(1)).Single();
+        await using var query = app.Store.QuerySession();
+        var handed = (await query.LoadAsync<OutboxMessage>(id))!;
+        // Written with this process's lease, but the queue reached it only when the lease was
+        // nearly over, and the sweep of another process took it once the lease had ended.
+        handed.ClaimedUntil = app.Clock.GetUtcNow() + TimeSpan.FromSeconds(20);
+        await Relay.SweepAsync();
+
+        await Relay.DeliverAsync(handed);
+
+        Assert.Single(app.SendGrid.Requests);
+    }
+
+    [Fact]
+    public async Task A_message_handed_over_with_its_lease_is_sent_by_the_fast_path()
+    {
+        var id = (await WriteUnsent(1)).Single();
+        await using var query = app.Store.QuerySession();
+        var handed = (await query.LoadAsync<OutboxMessage>(id))!;
+        MailRelay.ClaimForOwnQueue(handed, app.Clock.GetUtcNow());
+
+        await Relay.DeliverAsync(handed);
+
+        Assert.Equal(id.ToString(), Assert.Single(app.SendGrid.Mails).OutboxId);
+        Assert.Equal(OutboxStatus.Sent, (await query.LoadAsync<OutboxMessage>(id))!.Status);
+    }
+
+    [Fact]
     public async Task A_message_deleted_while_it_is_being_sent_stays_deleted()
     {
         var id = (await WriteUnsent(1)).Single();

@@ -4,12 +4,12 @@ namespace Campaign.Mail;
 
 /// <summary>
 /// The fast path, queued in-process with Coravel right after the transaction that wrote the message
-/// commits. The queue lives in memory and dies with the process; the outbox row does not, and the
+/// (with this process's lease on it) commits. The queue lives in memory and dies with the process; the outbox row does not, and the
 /// sweep sends whatever this missed.
 /// </summary>
-public sealed class DeliverMail(MailRelay relay) : IInvocable, IInvocableWithPayload<Guid>
+public sealed class DeliverMail(MailRelay relay) : IInvocable, IInvocableWithPayload<OutboxMessage>
 {
-    public Guid Payload { get; set; }
+    public OutboxMessage Payload { get; set; } = null!;
 
     public Task Invoke() => relay.DeliverAsync(Payload);
 }

@@ -40,36 +40,58 @@ public sealed partial class MailRelay(
     // Coravel hands over everything queued at once: at most this many requests run at a time.
     readonly SemaphoreSlim sending = new(4);
 
-    // Claimed at once by the fast path: few enough that a claim is sent well within its lease.
+    // Sent at once by the fast path: few enough that they are sent well within their lease.
     const int FastPathBatch = 100;
 
-    // Messages handed to the fast path and not yet claimed. Under a crowd, Coravel hands over
-    // hundreds at once: one claim and one outcome write then serve many messages, not one each.
-    readonly ConcurrentQueue<Guid> fresh = new();
+    /// <summary>
+    /// A message handed over with less of its lease left than this is claimed again before it is
+    /// sent: a request to SendGrid takes at most 30 s with its retries (<c>MailServices</c>).
+    /// </summary>
+    static readonly TimeSpan LeaseToSendWith = TimeSpan.FromMinutes(1);
+
+    // Messages handed to the fast path and not yet sent. Under a crowd, Coravel hands over
+    // hundreds at once: one outcome write then serves many messages, not one each.
+    readonly ConcurrentQueue<OutboxMessage> fresh = new();
     readonly SemaphoreSlim claiming = new(1);
 
+    /// <summary>The lease a message is written with by the process that will send it (<see cref="DeliverAsync"/>).</summary>
+    public static void ClaimForOwnQueue(OutboxMessage message, DateTimeOffset now) =>
+        message.ClaimedUntil = now + Lease;
+
     /// <summary>
-    /// The fast path: delivers a message just written, unless another relay has it, together with
-    /// any others waiting. It returns once that message has been handled, by this call or another.
+    /// The fast path: delivers a message this process has just written, together with any others
+    /// waiting. The message was written with this process's lease (<see cref="ClaimForOwnQueue"/>),
+    /// so no other relay takes it meanwhile and it is sent without another write; one whose lease
+    /// is running out is claimed again first, and skipped if another relay has it. It returns once
+    /// the message has been handled, by this call or another.
     /// </summary>
-    public async Task DeliverAsync(Guid id, CancellationToken cancellationToken = default)
+    public async Task DeliverAsync(
+        OutboxMessage message,
+        CancellationToken cancellationToken = default
+    )
     {
-        fresh.Enqueue(id);
+        fresh.Enqueue(message);
         await claiming.WaitAsync(cancellationToken);
         try
         {
-            var ids = new List<Guid>();
-            while (ids.Count < FastPathBatch && fresh.TryDequeue(out var next))
-                ids.Add(next);
-            if (ids.Count == 0)
+            var handed = new List<OutboxMessage>();
+            while (handed.Count < FastPathBatch && fresh.TryDequeue(out var next))
+                handed.Add(next);
+            if (handed.Count == 0)
                 return; // a call before this one took it with its own
-            var claimed = await ClaimAsync(
-                "select id from {0} where id = any(?) and status = 'Pending' and (claimed_until is null or claimed_until < ?) for update skip locked",
-                [ids.ToArray(), clock.GetUtcNow()],
-                cancellationToken
-            );
-            if (claimed.Count > 0)
-                await SendAsync(claimed, cancellationToken);
+            var now = clock.GetUtcNow();
+            var ours = handed.Where(m => m.ClaimedUntil - now >= LeaseToSendWith).ToList();
+            var expiring = handed.Except(ours).Select(m => m.Id).ToArray();
+            if (expiring.Length > 0)
+                ours.AddRange(
+                    await ClaimAsync(
+                        "select id from {0} where id = any(?) and status = 'Pending' and (claimed_until is null or claimed_until < ?) for update skip locked",
+                        [expiring, now + LeaseToSendWith],
+                        cancellationToken
+                    )
+                );
+            if (ours.Count > 0)
+                await SendAsync(ours, cancellationToken);
         }
         finally
         {

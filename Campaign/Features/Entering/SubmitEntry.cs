@@ -221,7 +221,7 @@ public static class SubmitEntry
         await session.SaveChangesAsync(cancellationToken);
 
         if (mail is not null)
-            queue.QueueInvocableWithPayload<DeliverMail, Guid>(mail.Id);
+            queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
         if (firstEntry)
             metrics.Count("campaign.entries");
         return Outcome.Accepted;

@@ -78,6 +78,8 @@ public static class SignInLink
             now,
             stored.ExpiresAt
         );
+        // Sent by this process's queue once the transaction commits (the caller queues it).
+        MailRelay.ClaimForOwnQueue(mail, now);
         session.Insert(stored);
         session.Insert(mail);
         return mail;
@@ -164,6 +166,6 @@ public static class SignInLink
         var mail = Write(session, address, entrant, locale, firstEntry: false, settings, now);
         await session.SaveChangesAsync(cancellationToken);
         if (mail is not null)
-            queue.QueueInvocableWithPayload<DeliverMail, Guid>(mail.Id);
+            queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
     }
 }
