@@ -100,7 +100,9 @@ machine_facts() {
   gc=$(python3 -c 'import json, sys
 o = json.load(open(sys.argv[1]))["runtimeOptions"].get("configProperties", {})
 gc = [k[10:] + "=" + str(v).lower() for k, v in o.items() if k.startswith("System.GC.")]
-print(", ".join(gc) or "default (server, concurrent)")' "$DIR/publish/Campaign.runtimeconfig.json" 2>/dev/null || echo unknown)
+jit = [k[15:] + "=" + str(v).lower() for k, v in o.items() if k.startswith("System.Runtime.Tiered")]
+print(", ".join(gc) or "default (server, concurrent)", end="")
+print("; JIT: " + ", ".join(jit) if jit else "")' "$DIR/publish/Campaign.runtimeconfig.json" 2>/dev/null || echo unknown)
   printf '%s, %s cores (%s), Linux %s, .NET %s, GC: %s, commit %s%s\n' \
     "$(date -u +%Y-%m-%d)" "$(nproc)" "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
     "$(uname -r)" "$(dotnet --list-runtimes | awk '/Microsoft.NETCore.App/ {v=$2} END {print v}')" \
