@@ -138,6 +138,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     host.Services.AddTransient<PurgeExpiredData>();
     host.Services.AddSingleton<RunNightlyMail>();
     host.Services.AddSingleton<UnsubscribeKey.Store>();
+    host.Services.AddSingleton<MailTemplate.Store>();
     host.Services.AddTransient<NightlyMailJob>();
     return settings;
 }

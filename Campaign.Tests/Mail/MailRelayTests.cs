@@ -1,4 +1,5 @@
 using Campaign.Features.Entering;
+using Campaign.Features.SignIn;
 using Campaign.Mail;
 using Marten;
 using Microsoft.Extensions.DependencyInjection;
@@ -172,6 +173,50 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
 
         Assert.Equal(id.ToString(), Assert.Single(app.SendGrid.Mails).OutboxId);
         Assert.Equal(OutboxStatus.Sent, (await query.LoadAsync<OutboxMessage>(id))!.Status);
+    }
+
+    [Fact]
+    public async Task Sign_in_mails_waiting_together_go_in_one_request_each_with_its_own_link()
+    {
+        await SignInLink.EnsureTemplates(
+            app.Services.GetRequiredService<MailTemplate.Store>(),
+            default
+        );
+        var settings = app.Services.GetRequiredService<Campaign.Platform.Settings>();
+        var now = app.Clock.GetUtcNow() - TimeSpan.FromMinutes(5);
+        await using (var session = app.Session())
+        {
+            foreach (var name in new[] { "一郎", "二郎", "三郎 <3>" })
+            {
+                var entrant = Entrant.Enter(
+                    new EntryInput($"{Guid.NewGuid():N}@example.jp", name, "ja", false),
+                    now
+                );
+                session.Insert(entrant);
+                SignInLink.Write(
+                    session,
+                    new SignInLink.Address(entrant.Email, null, 0),
+                    entrant,
+                    "ja",
+                    firstEntry: true,
+                    settings,
+                    now
+                );
+            }
+            await session.SaveChangesAsync();
+        }
+
+        await Relay.SweepAsync();
+
+        var request = Assert.Single(app.SendGrid.Requests);
+        Assert.Equal(3, request.Mails.Count());
+        Assert.Equal(3, request.Mails.Select(m => m.Token).Distinct().Count());
+        Assert.All(request.Mails, m => Assert.Equal(43, m.Token.Length));
+        Assert.Contains(request.Mails, m => m.Text.StartsWith("三郎 <3> 様"));
+        await using var query = app.Store.QuerySession();
+        var sent = await query.Query<OutboxMessage>().ToListAsync();
+        // Once sent, no sign-in link is kept.
+        Assert.All(sent, m => Assert.Equal((OutboxStatus.Sent, null), (m.Status, m.Substitutions)));
     }
 
     [Fact]

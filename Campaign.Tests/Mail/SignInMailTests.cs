@@ -26,6 +26,29 @@ public sealed class SignInMailTests
         );
     }
 
+    [Theory]
+    [InlineData("ja", true)]
+    [InlineData("en", false)]
+    public void The_template_with_a_recipients_values_is_that_recipients_mail(
+        string locale,
+        bool firstEntry
+    )
+    {
+        var template = SignInMail.Template(locale, firstEntry);
+        var values = SignInMail.Substitutions("山田 <太郎> & Co.", Link);
+        // What SendGrid does with each recipient's substitutions.
+        string Apply(string text) =>
+            values.Aggregate(text, (t, value) => t.Replace(value.Key, value.Value));
+
+        var expected = SignInMail.Render(locale, "山田 <太郎> & Co.", firstEntry, Link);
+
+        Assert.Equal(
+            (expected.Subject, expected.Text, expected.Html),
+            (template.Subject, Apply(template.Text), Apply(template.Html))
+        );
+        Assert.StartsWith($"sign-in:{locale}:{(firstEntry ? "entry" : "again")}:", template.Id);
+    }
+
     [Fact]
     public void The_token_travels_in_the_fragment_so_no_server_ever_logs_it()
     {

@@ -292,9 +292,14 @@ public sealed partial class MailRelay(
         if (ids.Length == 0)
             return [];
         await using var query = store.QuerySession();
-        return (await query.LoadManyAsync<MailTemplate>(cancellationToken, ids)).ToDictionary(t =>
-            t.Id
+        var found = (await query.LoadManyAsync<MailTemplate>(cancellationToken, ids)).ToDictionary(
+            t => t.Id
         );
+        // The code's own templates are known without the database (a copy there serves the mail
+        // written before a release changed their wording).
+        foreach (var known in SignInMail.Templates)
+            found.TryAdd(known.Id, known);
+        return found;
     }
 
     /// <summary>The subject and body a message is sent with: its own, or its template's.</summary>

@@ -17,6 +17,25 @@ public sealed class MailTemplate
     public required string Text { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>The placeholder for the recipient's name in the text part, as typed.</summary>
+    public const string NameInText = "-name-";
+
+    /// <summary>The placeholder for the recipient's name in the HTML part, HTML-escaped.</summary>
+    public const string NameInHtml = "-name_html-";
+
+    /// <summary>
+    /// A template whose id names its content too (<c>sign-in:ja:entry:1a2b3c4d5e6f</c>): when a
+    /// release changes the wording, the new wording gets a new id, and mail written before the
+    /// release still goes out with the wording it was written with.
+    /// </summary>
+    public static MailTemplate Versioned(string name, RenderedMail mail, DateTimeOffset now)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes($"{mail.Subject}\n{mail.Html}\n{mail.Text}")
+        );
+        return Of($"{name}:{Convert.ToHexStringLower(hash)[..12]}", mail, now);
+    }
+
     public static MailTemplate Of(string id, RenderedMail mail, DateTimeOffset now) =>
         new()
         {
@@ -28,4 +47,45 @@ public sealed class MailTemplate
         };
 
     public static void Configure(StoreOptions options) => options.Schema.For<MailTemplate>();
+
+    /// <summary>
+    /// Stores templates that the code renders (the sign-in mails) once per process, before the
+    /// first message that names them is written. Storing is an upsert: every dyno may do it.
+    /// </summary>
+    public sealed class Store(IDocumentStore store)
+    {
+        readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Task>> stored =
+            new();
+
+        public async Task Ensure(
+            IReadOnlyCollection<MailTemplate> templates,
+            CancellationToken cancellationToken
+        )
+        {
+            var key = string.Join(",", templates.Select(t => t.Id));
+            var storing = stored.GetOrAdd(
+                key,
+                _ => new Lazy<Task>(() => Save(templates, CancellationToken.None))
+            );
+            try
+            {
+                await storing.Value.WaitAsync(cancellationToken);
+            }
+            catch when (storing.Value.IsFaulted)
+            {
+                stored.TryRemove(key, out _); // the next caller tries again
+                throw;
+            }
+        }
+
+        async Task Save(
+            IReadOnlyCollection<MailTemplate> templates,
+            CancellationToken cancellationToken
+        )
+        {
+            await using var session = store.LightweightSession();
+            session.Store(templates.ToArray());
+            await session.SaveChangesAsync(cancellationToken);
+        }
+    }
 }

@@ -17,8 +17,8 @@ public enum OutboxStatus
 /// <summary>
 /// A mail to send, written in the same transaction as the change that causes it, so no change is
 /// ever left without its mail and no mail goes out for a change that was rolled back. Relays claim a
-/// message with a short lease, send it outside any transaction, then record the outcome. The body is
-/// erased once sent: it may hold a sign-in link.
+/// message with a short lease, send it outside any transaction, then record the outcome. The body
+/// and the recipient's values are erased once sent: they may hold a sign-in link.
 /// </summary>
 public sealed class OutboxMessage
 {
@@ -134,8 +134,17 @@ public sealed class OutboxMessage
         ProviderMessageId = providerMessageId;
         Attempts++;
         ClaimedUntil = null;
+        Forget();
+    }
+
+    /// <summary>What a sent or dropped message no longer needs, and may not keep: its body and each
+    /// recipient's values (a sign-in link among them).</summary>
+    void Forget()
+    {
         Html = null;
         Text = null;
+        Substitutions = null;
+        Headers = null;
     }
 
     public void MarkFailedAttempt(string error, bool permanent)
@@ -152,8 +161,7 @@ public sealed class OutboxMessage
         Status = OutboxStatus.Dropped;
         LastError = reason;
         ClaimedUntil = null;
-        Html = null;
-        Text = null;
+        Forget();
     }
 
     /// <summary>

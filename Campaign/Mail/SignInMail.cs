@@ -13,7 +13,77 @@ public static class SignInMail
     public static Uri Link(Uri appBaseUrl, string token) =>
         new($"{appBaseUrl.ToString().TrimEnd('/')}/sign-in#token={token}");
 
-    public static RenderedMail Render(string locale, string displayName, bool firstEntry, Uri link)
+    /// <summary>The placeholder for the recipient's link, in both parts (a link needs no escaping).</summary>
+    public const string LinkPlaceholder = "-link-";
+
+    /// <summary>One recipient's mail, as they receive it.</summary>
+    public static RenderedMail Render(
+        string locale,
+        string displayName,
+        bool firstEntry,
+        Uri link
+    ) =>
+        Render(
+            locale,
+            firstEntry,
+            displayName,
+            WebUtility.HtmlEncode(displayName),
+            link.ToString(),
+            WebUtility.HtmlEncode(link.ToString())
+        );
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<
+        (string, bool),
+        MailTemplate
+    > Rendered = new();
+
+    /// <summary>
+    /// The mail of one language and kind with placeholders for the name and the link, rendered once
+    /// per process: the relay then sends many recipients' sign-in mails in one SendGrid request.
+    /// </summary>
+    public static MailTemplate Template(string locale, bool firstEntry) =>
+        Rendered.GetOrAdd(
+            (locale == Language.English ? Language.English : Language.Japanese, firstEntry),
+            key =>
+                MailTemplate.Versioned(
+                    $"sign-in:{key.Item1}:{(key.Item2 ? "entry" : "again")}",
+                    Render(
+                        key.Item1,
+                        key.Item2,
+                        MailTemplate.NameInText,
+                        MailTemplate.NameInHtml,
+                        LinkPlaceholder,
+                        LinkPlaceholder
+                    ),
+                    DateTimeOffset.UtcNow
+                )
+        );
+
+    /// <summary>Every sign-in template, stored before the first sign-in mail is written.</summary>
+    public static IReadOnlyCollection<MailTemplate> Templates =>
+        [
+            .. new[] { Language.Japanese, Language.English }.SelectMany(locale =>
+                new[] { true, false }.Select(first => Template(locale, first))
+            ),
+        ];
+
+    /// <summary>One recipient's values for the placeholders: as typed in text, escaped in HTML.</summary>
+    public static Dictionary<string, string> Substitutions(string displayName, Uri link) =>
+        new()
+        {
+            [MailTemplate.NameInText] = displayName,
+            [MailTemplate.NameInHtml] = WebUtility.HtmlEncode(displayName),
+            [LinkPlaceholder] = link.ToString(),
+        };
+
+    static RenderedMail Render(
+        string locale,
+        bool firstEntry,
+        string nameText,
+        string nameHtml,
+        string linkText,
+        string linkHtml
+    )
     {
         var ja = locale != Language.English;
         var minutes = (int)Features.SignIn.SignInToken.Lifetime.TotalMinutes;
@@ -34,7 +104,7 @@ public static class SignInMail
                 "Thank you for entering the campaign. Use the link below to confirm your entry.",
             (false, false) => "We received a request to sign in. Use the link below to sign in.",
         };
-        var greeting = ja ? $"{displayName} 様" : $"Hello {displayName},";
+        string Greeting(string name) => ja ? $"{name} 様" : $"Hello {name},";
         var button = ja ? "サインインする" : "Sign in";
         var expiry = ja
             ? $"このリンクは{minutes}分間、1回だけ使えます。"
@@ -45,11 +115,11 @@ public static class SignInMail
         var signature = ja ? "キャンペーン事務局" : "The Campaign team";
 
         var text = $"""
-            {greeting}
+            {Greeting(nameText)}
 
             {lead}
 
-            {link}
+            {linkText}
 
             {expiry}
             {ignore}
@@ -64,14 +134,12 @@ public static class SignInMail
             <html lang="{(ja ? "ja" : "en")}">
             <head><meta charset="utf-8"><title>{H(subject)}</title></head>
             <body style="font-family: sans-serif; line-height: 1.6; color: #212529;">
-            <p>{H(greeting)}</p>
+            <p>{Greeting(nameHtml)}</p>
             <p>{H(lead)}</p>
-            <p><a href="{H(
-                link.ToString()
-            )}" style="display: inline-block; padding: 0.5em 1.5em; background: #0d6efd; color: #fff; text-decoration: none; border-radius: 0.375rem;">{H(
+            <p><a href="{linkHtml}" style="display: inline-block; padding: 0.5em 1.5em; background: #0d6efd; color: #fff; text-decoration: none; border-radius: 0.375rem;">{H(
                 button
             )}</a></p>
-            <p style="font-size: 0.9em;">{H(link.ToString())}</p>
+            <p style="font-size: 0.9em;">{linkHtml}</p>
             <p style="font-size: 0.9em;">{H(expiry)}<br>{H(ignore)}</p>
             <p>{H(signature)}</p>
             </body>

@@ -41,6 +41,7 @@ public static class SubmitEntry
         Settings settings,
         TimeProvider clock,
         IQueue queue,
+        MailTemplate.Store templates,
         Metrics metrics,
         CancellationToken cancellationToken
     )
@@ -62,6 +63,7 @@ public static class SubmitEntry
             settings,
             clock,
             queue,
+            templates,
             metrics,
             cancellationToken
         ) switch
@@ -109,6 +111,7 @@ public static class SubmitEntry
         Settings settings,
         TimeProvider clock,
         IQueue queue,
+        MailTemplate.Store templates,
         Metrics metrics,
         CancellationToken cancellationToken
     )
@@ -141,6 +144,7 @@ public static class SubmitEntry
             settings,
             clock,
             queue,
+            templates,
             metrics,
             cancellationToken
         ) switch
@@ -185,6 +189,7 @@ public static class SubmitEntry
         Settings settings,
         TimeProvider clock,
         IQueue queue,
+        MailTemplate.Store templates,
         Metrics metrics,
         CancellationToken cancellationToken
     )
@@ -192,6 +197,7 @@ public static class SubmitEntry
         var now = clock.GetUtcNow();
         if (!GetCampaign.IsOpen(settings.Campaign, now))
             return Outcome.Closed;
+        await SignInLink.EnsureTemplates(templates, cancellationToken);
 
         var address = await SignInLink.Lock(
             session,

@@ -139,7 +139,6 @@ public sealed partial class PurgeExpiredData(
         await using (var session = store.LightweightSession())
         {
             session.DeleteWhere<OutboxMessage>(m => m.Kind != MailKind.Operator);
-            session.DeleteWhere<MailTemplate>(t => true);
             session.DeleteWhere<SignInToken>(t => true);
             session.DeleteWhere<PhotoUpload>(u => true);
             session.DeleteWhere<Withdrawal>(w => true);

@@ -119,8 +119,8 @@ public static class NightlyReminder
             [UnsubscribeLink] = unsubscribe.ToString(),
         };
 
-    public const string NameInText = "-name-";
-    public const string NameInHtml = "-name_html-";
+    public const string NameInText = MailTemplate.NameInText;
+    public const string NameInHtml = MailTemplate.NameInHtml;
     public const string UnsubscribeLink = "-unsubscribe-";
 
     /// <summary>

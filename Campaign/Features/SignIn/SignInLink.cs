@@ -54,6 +54,12 @@ public static class SignInLink
     /// <summary>The row the lock statement answers (Marten reads a JSON column).</summary>
     sealed record AddressLock(bool Taken);
 
+    /// <summary>Stores the sign-in mails' templates, once per process, before a first mail names them.</summary>
+    public static Task EnsureTemplates(
+        MailTemplate.Store templates,
+        CancellationToken cancellationToken
+    ) => templates.Ensure(SignInMail.Templates, cancellationToken);
+
     /// <summary>Adds a token and its mail to the session, unless the address has had its share of mails.</summary>
     public static OutboxMessage? Write(
         IDocumentSession session,
@@ -70,13 +76,16 @@ public static class SignInLink
 
         var (token, stored) = SignInToken.Issue(entrant.Id, now);
         var link = SignInMail.Link(settings.AppBaseUrl, token);
-        var mail = OutboxMessage.For(
+        // The template is stored already (EnsureTemplates); the message holds the name and link.
+        var mail = OutboxMessage.Of(
+            SignInMail.Template(locale, firstEntry),
             $"sign-in:{stored.Id}",
             entrant.Id,
             entrant.Email,
-            SignInMail.Render(locale, entrant.DisplayName, firstEntry, link),
             now,
-            stored.ExpiresAt
+            stored.ExpiresAt,
+            MailKind.Transactional,
+            SignInMail.Substitutions(entrant.DisplayName, link)
         );
         // Sent by this process's queue once the transaction commits (the caller queues it).
         MailRelay.ClaimForOwnQueue(mail, now);
@@ -98,6 +107,7 @@ public static class SignInLink
         Settings settings,
         TimeProvider clock,
         IQueue queue,
+        MailTemplate.Store templates,
         CancellationToken cancellationToken
     )
     {
@@ -113,7 +123,7 @@ public static class SignInLink
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        await Request(email, locale, session, settings, clock, queue, cancellationToken);
+        await Request(email, locale, session, settings, clock, queue, templates, cancellationToken);
         return Page.SeeOther("/sign-in/sent");
     }
 
@@ -151,9 +161,11 @@ public static class SignInLink
         Settings settings,
         TimeProvider clock,
         IQueue queue,
+        MailTemplate.Store templates,
         CancellationToken cancellationToken
     )
     {
+        await EnsureTemplates(templates, cancellationToken);
         var now = clock.GetUtcNow();
         var address = await Lock(
             session,
