@@ -1,7 +1,8 @@
 """A stand-in for SendGrid's mail API for benchmarks: answers 202 and counts recipients.
 
 GET / answers the number of recipients so far; GET /mail?to=ADDRESS the plain text of the latest
-mail to that address among the last few hundred (how a benchmark reads its sign-in link).
+mail to that address among the last few hundred, with its substitutions applied as SendGrid would
+(how a benchmark reads its sign-in link).
 """
 import collections, http.server, json, sys, threading, urllib.parse, uuid
 
@@ -21,10 +22,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             recipients += len(body["personalizations"])
             for p in body["personalizations"]:
+                # What SendGrid does with each recipient's substitutions before sending.
+                mine = text
+                for placeholder, value in (p.get("substitutions") or {}).items():
+                    mine = mine.replace(placeholder, value)
                 for to in p["to"]:
                     address = to["email"].lower()
                     latest.pop(address, None)
-                    latest[address] = text
+                    latest[address] = mine
             while len(latest) > KEEP:
                 latest.popitem(last=False)
         self.send_response(202)
