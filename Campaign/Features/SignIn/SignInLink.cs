@@ -40,7 +40,8 @@ public static class SignInLink
         var batch = session.CreateBatchQuery();
         var locked = batch.Query<AddressLock>(
             "select jsonb_build_object('taken', true) from pg_advisory_xact_lock(hashtextextended(?, 0))",
-            "address:" + key
+            // Advisory locks belong to the whole database: the schema is part of the key.
+            $"address:{session.DocumentStore.Options.DatabaseSchemaName}:{key}"
         );
         var entrant = batch.Query<Entrant>().SingleOrDefault(x => x.Email.ToLower() == key);
         var recentMails = batch
