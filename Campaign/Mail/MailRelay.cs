@@ -314,13 +314,19 @@ public sealed partial class MailRelay(
 
     Task Unsendable(OutboxMessage[] messages, string error)
     {
+        Failed(messages, error, permanent: true);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Records a failed attempt of each message; a permanent failure is not retried.</summary>
+    void Failed(OutboxMessage[] messages, string error, bool permanent)
+    {
         metrics.Count("campaign.mails_failed", messages.Length);
         foreach (var message in messages)
         {
-            message.MarkFailedAttempt(error, permanent: true);
+            message.MarkFailedAttempt(error, permanent);
             LogFailed(logger, message.Id, message.Attempts, error, message.Status.ToString());
         }
-        return Task.CompletedTask;
     }
 
     async Task SendLimited(
@@ -368,13 +374,7 @@ public sealed partial class MailRelay(
         }
         // 429 and 5xx were already retried by the resilience handler: try again at the next sweep.
         // Any other 4xx will not get better by retrying.
-        var permanent = status is >= 400 and < 500 and not 429;
-        metrics.Count("campaign.mails_failed", messages.Length);
-        foreach (var message in messages)
-        {
-            message.MarkFailedAttempt(error, permanent);
-            LogFailed(logger, message.Id, message.Attempts, error, message.Status.ToString());
-        }
+        Failed(messages, error, permanent: status is >= 400 and < 500 and not 429);
     }
 
     async Task<(int? Status, string? ProviderId, string Error)> Post(
