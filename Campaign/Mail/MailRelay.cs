@@ -10,11 +10,13 @@ using SendGrid.Helpers.Mail;
 namespace Campaign.Mail;
 
 /// <summary>
-/// Delivers outbox messages through SendGrid. Messages are first claimed with a short lease in a
-/// short transaction (<c>for update skip locked</c>: two relays never take the same one), then sent
-/// with no transaction open (no database connection waits on the network), then their outcomes
-/// are recorded. Campaign mail of one template goes up to 1000 recipients per request. Delivery is
-/// at-least-once: each recipient's outbox id travels in SendGrid's <c>custom_args</c>.
+/// Delivers outbox messages through SendGrid. Each message is sent under a short lease: the web
+/// process writes its sign-in mails with its own, and the sweep claims what is left in one statement
+/// (<c>for update skip locked</c>: two relays never take the same one). Messages are sent with no
+/// transaction open (no database connection waits on the network), then their outcomes are
+/// recorded in one write. Mail of one template (a reminder, a sign-in link) goes up to 1000
+/// recipients per request. Delivery is at-least-once: each recipient's outbox id travels in
+/// SendGrid's <c>custom_args</c>.
 /// </summary>
 public sealed partial class MailRelay(
     IDocumentStore store,

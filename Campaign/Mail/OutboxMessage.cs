@@ -42,8 +42,8 @@ public sealed class OutboxMessage
     public required string Subject { get; set; }
 
     /// <summary>
-    /// Campaign mail is rendered once per language with placeholders, and stored once as a
-    /// <see cref="MailTemplate"/> that this names; <see cref="Substitutions"/> holds each
+    /// Mail that many receive (reminders, sign-in links) is rendered once per language with
+    /// placeholders, and stored once as a <see cref="MailTemplate"/> that this names; <see cref="Substitutions"/> holds each
     /// recipient's values, and <see cref="Html"/> and <see cref="Text"/> stay empty. The relay then
     /// sends up to 1000 recipients of one template in a single SendGrid request.
     /// </summary>
@@ -74,8 +74,8 @@ public sealed class OutboxMessage
     ) =>
         new()
         {
-            // The id follows from the de-duplication key: writing the same message twice (a re-run,
-            // a second clock) is an insert of an id that exists, which a bulk insert skips.
+            // The id follows from the de-duplication key: the same message written twice (a re-run,
+            // a second clock) has an id that exists, which the nightly run leaves out.
             Id = IdOf(dedupKey),
             Kind = kind,
             DedupKey = dedupKey,
