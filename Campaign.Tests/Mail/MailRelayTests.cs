@@ -195,7 +195,7 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
                 session.Insert(entrant);
                 SignInLink.Write(
                     session,
-                    new SignInLink.Address(entrant.Email, null, 0),
+                    new SignInLink.Address(entrant.Email, null, 0, false),
                     entrant,
                     "ja",
                     firstEntry: true,

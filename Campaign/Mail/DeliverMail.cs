@@ -7,11 +7,35 @@ namespace Campaign.Mail;
 /// (with this process's lease on it) commits. The queue lives in memory and dies with the process; the outbox row does not, and the
 /// sweep sends whatever this missed.
 /// </summary>
-public sealed class DeliverMail(MailRelay relay) : IInvocable, IInvocableWithPayload<OutboxMessage>
+public sealed partial class DeliverMail(MailRelay relay, ILogger<DeliverMail> logger)
+    : IInvocable,
+        IInvocableWithPayload<OutboxMessage>
 {
+    static readonly TimeSpan Patience = TimeSpan.FromMinutes(1);
+
     public OutboxMessage Payload { get; set; } = null!;
 
-    public Task Invoke() => relay.DeliverAsync(Payload);
+    public async Task Invoke()
+    {
+        // A delivery holds the fast path's turn: one that hangs must not stop the mail behind it.
+        using var patience = new CancellationTokenSource(Patience);
+        try
+        {
+            await relay.DeliverAsync(Payload, patience.Token);
+        }
+        catch (Exception e)
+        {
+            // Coravel's queue drops what a queued task throws without a word: say it here. The
+            // message stays in the outbox for the sweep.
+            Failed(logger, Payload.Id, e.GetType().Name, e.Message);
+        }
+    }
+
+    [LoggerMessage(
+        Level = LogLevel.Error,
+        Message = "mail not delivered by the fast path outbox_id={OutboxId} error={Error}: {Reason}; the sweep will send it"
+    )]
+    static partial void Failed(ILogger logger, Guid outboxId, string error, string reason);
 }
 
 /// <summary>The safety net: the clock runs it every minute (<c>Clock/Schedule.cs</c>).</summary>

@@ -1,4 +1,5 @@
 using System.Net;
+using Campaign.Features.Backup;
 using Campaign.Features.Entering;
 using Campaign.Mail;
 using Marten;
@@ -31,6 +32,33 @@ public sealed class WithdrawTests(CampaignApp app) : IAsyncLifetime
         await using var session = app.Store.QuerySession();
         Assert.Equal(0, await session.Query<Entrant>().CountAsync());
         Assert.Equal(0, await session.Query<OutboxMessage>().CountAsync());
+    }
+
+    [Fact]
+    public async Task Entering_again_after_withdrawing_clears_the_withdrawal_and_no_one_else_s()
+    {
+        using var client = app.CreateClient();
+        await client.Enter("taro@example.jp");
+        await client.SignIn((await app.SendGrid.WaitForMail("taro@example.jp")).Token);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("/api/v1/me")).StatusCode);
+        await using (var other = app.Store.LightweightSession())
+        {
+            other.Store(
+                new Withdrawal
+                {
+                    Id = Withdrawal.IdOf("hanako@example.jp"),
+                    WithdrawnAt = DateTimeOffset.UtcNow,
+                }
+            );
+            await other.SaveChangesAsync();
+        }
+
+        await client.Enter("Taro@Example.jp");
+
+        await using var session = app.Store.QuerySession();
+        var left = await session.Query<Withdrawal>().ToListAsync();
+        Assert.Equal([Withdrawal.IdOf("hanako@example.jp")], left.Select(w => w.Id));
+        Assert.Equal(1, await session.Query<Entrant>().CountAsync());
     }
 
     [Fact]

@@ -212,7 +212,8 @@ public static class SubmitEntry
             entrant = Entrant.Enter(input, now);
             session.Insert(entrant);
             // Back after withdrawing: a restore must not skip them any more.
-            session.Delete<Backup.Withdrawal>(Backup.Withdrawal.IdOf(entrant.Email));
+            if (address.Withdrawn)
+                session.Delete<Backup.Withdrawal>(Backup.Withdrawal.IdOf(entrant.Email));
         }
         // An existing entrant's name is never changed by an unauthenticated request.
         var mail = SignInLink.Write(

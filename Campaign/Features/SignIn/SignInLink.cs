@@ -18,15 +18,19 @@ public static class SignInLink
     public const int MailsPerWindow = 3;
     public static readonly TimeSpan MailWindow = TimeSpan.FromMinutes(15);
 
-    /// <summary>What an address has, read under its lock: its entrant (if any) and its recent mails.</summary>
-    public sealed record Address(string Key, Entrant? Entrant, long RecentMails);
+    /// <summary>
+    /// What an address has, read under its lock: its entrant (if any), its recent mails, and whether
+    /// a withdrawal is on record for it (an entrant who left and comes back).
+    /// </summary>
+    public sealed record Address(string Key, Entrant? Entrant, long RecentMails, bool Withdrawn);
 
     /// <summary>
-    /// Starts the transaction, takes a lock on the address until it ends, then reads the address's
-    /// entrant and how many mails it had in the window: requests for one address queue up at the
-    /// lock, so the count and an insert after it are exact. One database round trip: the three
-    /// statements go in one batch, and each sees what committed before it started, so the reads
-    /// see everything committed by whoever held the lock before.
+    /// Starts the transaction, takes a lock on the address until it ends, then reads what the
+    /// address has and how many mails it had in the window: requests for one address queue up at
+    /// the lock, so the count and an insert after it are exact. One database round trip: the lock
+    /// and the read go in one batch, and the read, a statement of its own, sees everything
+    /// committed by whoever held the lock before. The read is one statement of plain SQL (a
+    /// LINQ query is translated again on every call).
     /// </summary>
     public static async Task<Address> Lock(
         IDocumentSession session,
@@ -36,24 +40,37 @@ public static class SignInLink
     )
     {
         await session.BeginTransactionAsync(cancellationToken);
-        var since = now - MailWindow;
+        var schema = session.DocumentStore.Options.DatabaseSchemaName;
         var batch = session.CreateBatchQuery();
         var locked = batch.Query<AddressLock>(
             "select jsonb_build_object('taken', true) from pg_advisory_xact_lock(hashtextextended(?, 0))",
             // Advisory locks belong to the whole database: the schema is part of the key.
-            $"address:{session.DocumentStore.Options.DatabaseSchemaName}:{key}"
+            $"address:{schema}:{key}"
         );
-        var entrant = batch.Query<Entrant>().SingleOrDefault(x => x.Email.ToLower() == key);
-        var recentMails = batch
-            .Query<OutboxMessage>()
-            .Count(m => m.ToKey == key && m.CreatedAt > since);
+        // lower(data ->> 'email') is the expression of the entrants' unique index.
+        var read = batch.Query<AddressRead>(
+            $"""
+            select jsonb_build_object(
+              'entrant', (select d.data from {schema}.mt_doc_entrant d where lower(d.data ->> 'email') = ?),
+              'recentMails', (select count(*) from {schema}.mt_doc_outboxmessage m where m.to_key = ? and m.created_at > ?),
+              'withdrawn', exists (select 1 from {schema}.mt_doc_withdrawal w where w.id = ?))
+            """,
+            key,
+            key,
+            now - MailWindow,
+            Backup.Withdrawal.IdOf(key)
+        );
         await batch.Execute(cancellationToken);
         await locked;
-        return new Address(key, await entrant, await recentMails);
+        var found = (await read).Single();
+        return new Address(key, found.Entrant, found.RecentMails, found.Withdrawn);
     }
 
     /// <summary>The row the lock statement answers (Marten reads a JSON column).</summary>
     sealed record AddressLock(bool Taken);
+
+    /// <summary>The row the read answers.</summary>
+    sealed record AddressRead(Entrant? Entrant, long RecentMails, bool Withdrawn);
 
     /// <summary>Stores the sign-in mails' templates, once per process, before a first mail names them.</summary>
     public static Task EnsureTemplates(
