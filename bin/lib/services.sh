@@ -128,11 +128,18 @@ start_s3() {
 
 stop_s3() { [ -f "$1/s3rver.pid" ] && kill "$(cat "$1/s3rver.pid")" 2>/dev/null; rm -f "$1/s3rver.pid"; }
 
-# The exact command Heroku's .NET buildpack runs; PublishDir may be overridden.
+# The exact command Heroku's .NET buildpack runs; PublishDir may be overridden. The folder is
+# emptied first, as the buildpack's is always new: publishing copies a dependency only when it is
+# newer than the copy already there, so files from an earlier publish with other settings (say
+# ReadyToRun) would otherwise stay and be measured.
 publish() {
-  local log
+  local log dir=${1:-bin/publish}
+  case $dir in
+    /*) rm -rf "$dir" ;;
+    *) rm -rf "$ROOT/Campaign/$dir" ;;
+  esac
   log=$(mktemp)
   dotnet publish "$ROOT/Campaign.slnx" --runtime linux-x64 -c Release --nologo -v q \
-    -p:PublishDir="${1:-bin/publish}" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; die "dotnet publish failed"; }
+    -p:PublishDir="$dir" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; die "dotnet publish failed"; }
   rm -f "$log"
 }

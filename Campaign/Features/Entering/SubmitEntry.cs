@@ -225,7 +225,9 @@ public static class SubmitEntry
             settings,
             now
         );
-        await session.SaveChangesAsync(cancellationToken);
+        // Not cancelled when the client goes away: a commit whose answer is cut off would leave
+        // its mail unqueued until the sweep. The command timeout bounds it.
+        await session.SaveChangesAsync(CancellationToken.None);
 
         if (mail is not null)
             queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
