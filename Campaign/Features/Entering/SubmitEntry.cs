@@ -225,12 +225,7 @@ public static class SubmitEntry
             settings,
             now
         );
-        // Not cancelled when the client goes away: a commit whose answer is cut off would leave
-        // its mail unqueued until the sweep. The command timeout bounds it.
-        await session.SaveChangesAsync(CancellationToken.None);
-
-        if (mail is not null)
-            queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
+        await SignInLink.Commit(session, queue, mail);
         if (firstEntry)
             metrics.Count("campaign.entries");
         return Outcome.Accepted;

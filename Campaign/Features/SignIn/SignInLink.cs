@@ -194,8 +194,16 @@ public static class SignInLink
         if (address.Entrant is not { } entrant)
             return;
         var mail = Write(session, address, entrant, locale, firstEntry: false, settings, now);
-        // Not cancelled when the client goes away: a commit whose answer is cut off would leave
-        // its mail unqueued until the sweep. The command timeout bounds it.
+        await Commit(session, queue, mail);
+    }
+
+    /// <summary>
+    /// Commits the transaction <see cref="Lock"/> began, then hands the mail (if one was written)
+    /// to this process's queue. Not cancelled when the client goes away: a commit whose answer is
+    /// cut off would leave its mail unqueued until the sweep. The command timeout bounds it.
+    /// </summary>
+    public static async Task Commit(IDocumentSession session, IQueue queue, OutboxMessage? mail)
+    {
         await session.SaveChangesAsync(CancellationToken.None);
         if (mail is not null)
             queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
