@@ -189,6 +189,52 @@ public sealed class FailureTests : IAsyncLifetime
         );
     }
 
+    [Fact]
+    public async Task A_web_process_started_with_PostgreSQL_down_says_its_warm_up_failed_answers_and_enters_once_it_is_back()
+    {
+        Control("stop", "postgres");
+        var down = true;
+        PublishedApp? started = null;
+        try
+        {
+            var port = PublishedApp.FreePort();
+            started = new PublishedApp(Environment(), "--urls", $"http://*:{port}");
+            await started.WaitForOutput("Now listening on", Patience);
+            await started.WaitForOutput("warm-up: done in ms=", Patience);
+            Assert.Contains("warn Campaign.WarmUp: warm-up: postgres failed (", started.Output);
+            Assert.Contains("warn Campaign.WarmUp: warm-up: sign-in mail failed (", started.Output);
+            using var visitor = new Visitor("203.0.113.97");
+            Assert.Equal(
+                HttpStatusCode.OK,
+                await Answer(visitor.Get($"http://127.0.0.1:{port}/healthz"), 1)
+            );
+            Control("start", "postgres");
+            down = false;
+
+            // The templates the warm-up could not store are stored by the first entry.
+            await Eventually(async () =>
+                (
+                    await visitor.PostJson(
+                        $"http://127.0.0.1:{port}/api/v1/entries",
+                        new
+                        {
+                            email = "warm@example.jp",
+                            displayName = "起動時停止",
+                            consent = true,
+                        }
+                    )
+                ).StatusCode == HttpStatusCode.Accepted
+            );
+            Assert.NotNull(await sendGrid.WaitForMail("warm@example.jp"));
+        }
+        finally
+        {
+            if (down)
+                Control("start", "postgres");
+            started?.Dispose();
+        }
+    }
+
     static async Task Eventually(Func<Task<bool>> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);

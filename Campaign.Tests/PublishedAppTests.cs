@@ -40,6 +40,9 @@ public sealed class PublishedAppTests : IAsyncLifetime
         // As Heroku's router does: TLS ended at the router, which says so.
         http.DefaultRequestHeaders.Add("X-Forwarded-Proto", "https");
         await web.WaitForOutput("Now listening on", Patience);
+        // The backing services were reached before the first request needed them.
+        await web.WaitForOutput("info Campaign.WarmUp: warm-up: done in ms=", Patience);
+        Assert.DoesNotContain("warn Campaign.WarmUp", web.Output);
 
         var entry = await http.PostAsJsonAsync(
             "/api/v1/entries",

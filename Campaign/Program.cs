@@ -17,6 +17,8 @@ using Coravel;
 using JasperFx;
 using Marten;
 using Microsoft.AspNetCore.Http.Timeouts;
+using Npgsql;
+using StackExchange.Redis;
 using Weasel.Core;
 
 // One executable, three roles (Procfile): web, clock, one-off admin commands.
@@ -72,12 +74,29 @@ builder.Services.AddOpenApi();
 builder.Services.AddCarter(configurator: c => c.WithModule<Routes>());
 
 var app = builder.Build();
+if (role == AppRole.Web)
+    WarmUp.Start(
+        app.Services,
+        (
+            "postgres",
+            async s =>
+                await (
+                    await s.GetRequiredService<NpgsqlDataSource>().OpenConnectionAsync()
+                ).DisposeAsync()
+        ),
+        ("redis", s => s.GetRequiredService<IConnectionMultiplexer>().GetDatabase().PingAsync()),
+        ("photo bucket", s => Task.FromResult(s.GetRequiredService<PhotoStorage>().Origin())),
+        (
+            "sign-in mail",
+            s => SignInLink.EnsureTemplates(s.GetRequiredService<MailTemplate.Store>(), default)
+        )
+    );
 app.UseRequestLog();
 if (settings.BehindProxy)
     app.UseForwardedHeaders();
 if (!app.Environment.IsDevelopment())
     app.UseHsts().UseHttpsRedirection();
-app.UseSecurityHeaders(app.Services.GetRequiredService<PhotoStorage>().Origin());
+app.UseSecurityHeaders(app.Services.GetRequiredService<PhotoStorage>().Origin);
 app.UseErrorResponses(ErrorPages.Write);
 app.UseStaticFiles();
 app.UseRequestTimeouts();

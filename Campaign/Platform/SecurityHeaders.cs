@@ -9,10 +9,28 @@ public static class SecurityHeaders
 {
     public static IApplicationBuilder UseSecurityHeaders(
         this IApplicationBuilder app,
-        string photoOrigin
+        Func<string> photoOrigin
     )
     {
-        var policy = string.Join(
+        // The origin comes from the S3 client, whose first use takes a while: not before the first
+        // response that needs it (the web process's warm-up asks for it early, on another thread).
+        var policy = new Lazy<string>(() => Policy(photoOrigin()));
+        return app.Use(
+            (context, next) =>
+            {
+                var headers = context.Response.Headers;
+                headers.ContentSecurityPolicy = policy.Value;
+                headers.XContentTypeOptions = "nosniff";
+                headers["Referrer-Policy"] = "strict-origin-when-cross-origin";
+                headers["Permissions-Policy"] =
+                    "camera=(), microphone=(), geolocation=(), payment=()";
+                return next(context);
+            }
+        );
+    }
+
+    static string Policy(string photoOrigin) =>
+        string.Join(
             "; ",
             "default-src 'self'",
             $"img-src 'self' data: {photoOrigin}",
@@ -24,17 +42,4 @@ public static class SecurityHeaders
             "form-action 'self'",
             "frame-ancestors 'none'"
         );
-        return app.Use(
-            (context, next) =>
-            {
-                var headers = context.Response.Headers;
-                headers.ContentSecurityPolicy = policy;
-                headers.XContentTypeOptions = "nosniff";
-                headers["Referrer-Policy"] = "strict-origin-when-cross-origin";
-                headers["Permissions-Policy"] =
-                    "camera=(), microphone=(), geolocation=(), payment=()";
-                return next(context);
-            }
-        );
-    }
 }
