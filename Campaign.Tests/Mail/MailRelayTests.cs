@@ -176,6 +176,37 @@ public sealed class MailRelayTests(CampaignApp app) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_whose_caller_gave_up_waiting_for_its_turn_is_sent_by_the_call_holding_the_turn()
+    {
+        var ids = await WriteUnsent(2);
+        await using var query = app.Store.QuerySession();
+        var first = (await query.LoadAsync<OutboxMessage>(ids[0]))!;
+        var second = (await query.LoadAsync<OutboxMessage>(ids[1]))!;
+        MailRelay.ClaimForOwnQueue(first, app.Clock.GetUtcNow());
+        MailRelay.ClaimForOwnQueue(second, app.Clock.GetUtcNow());
+        var gaveUp = false;
+        app.SendGrid.WhileSending = async () =>
+        {
+            if (gaveUp)
+                return;
+            gaveUp = true;
+            // Handed over while the first is being sent, by a caller out of patience.
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                Relay.DeliverAsync(second, new CancellationToken(canceled: true))
+            );
+        };
+
+        await Relay.DeliverAsync(first);
+
+        Assert.True(gaveUp);
+        Assert.Equal(
+            ids.Select(id => id.ToString()).Order(),
+            app.SendGrid.Mails.Select(m => m.OutboxId).Order()
+        );
+        Assert.Equal(OutboxStatus.Sent, (await query.LoadAsync<OutboxMessage>(ids[1]))!.Status);
+    }
+
+    [Fact]
     public async Task Sign_in_mails_waiting_together_go_in_one_request_each_with_its_own_link()
     {
         await SignInLink.EnsureTemplates(

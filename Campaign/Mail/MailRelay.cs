@@ -76,24 +76,31 @@ public sealed partial class MailRelay(
         await claiming.WaitAsync(cancellationToken);
         try
         {
-            var handed = new List<OutboxMessage>();
-            while (handed.Count < FastPathBatch && fresh.TryDequeue(out var next))
-                handed.Add(next);
-            if (handed.Count == 0)
-                return; // a call before this one took it with its own
-            var now = clock.GetUtcNow();
-            var ours = handed.Where(m => m.ClaimedUntil - now >= LeaseToSendWith).ToList();
-            var expiring = handed.Except(ours).Select(m => m.Id).ToArray();
-            if (expiring.Length > 0)
-                ours.AddRange(
-                    await ClaimAsync(
-                        "select id from {0} where id = any(?) and status = 'Pending' and (claimed_until is null or claimed_until < ?) for update skip locked",
-                        [expiring, now + LeaseToSendWith],
-                        cancellationToken
-                    )
-                );
-            if (ours.Count > 0)
-                await SendAsync(ours, cancellationToken);
+            // The turn sends everything waiting, a batch at a time, while its caller has patience.
+            // A caller whose patience ran out while it waited for the turn left its message here:
+            // sending only one batch per turn would leave such messages to the sweep, which is what
+            // happened to thousands after a stall of the database under a crowd.
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var handed = new List<OutboxMessage>();
+                while (handed.Count < FastPathBatch && fresh.TryDequeue(out var next))
+                    handed.Add(next);
+                if (handed.Count == 0)
+                    return; // nothing left: a call before this one took this call's message
+                var now = clock.GetUtcNow();
+                var ours = handed.Where(m => m.ClaimedUntil - now >= LeaseToSendWith).ToList();
+                var expiring = handed.Except(ours).Select(m => m.Id).ToArray();
+                if (expiring.Length > 0)
+                    ours.AddRange(
+                        await ClaimAsync(
+                            "select id from {0} where id = any(?) and status = 'Pending' and (claimed_until is null or claimed_until < ?) for update skip locked",
+                            [expiring, now + LeaseToSendWith],
+                            cancellationToken
+                        )
+                    );
+                if (ours.Count > 0)
+                    await SendAsync(ours, cancellationToken);
+            }
         }
         finally
         {
