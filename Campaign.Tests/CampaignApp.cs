@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -69,6 +70,13 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
         foreach (var (name, value) in TestServices.S3)
             builder.UseSetting(name, value);
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
+        if (
+            System.Environment.GetEnvironmentVariable("CAMPAIGN_TEST_APP_LOG") is
+            { Length: > 0 } log
+        )
+            builder.ConfigureTestServices(services =>
+                services.AddSingleton<ILoggerProvider>(new AppLog(log, Schema))
+            );
         foreach (var (name, value) in overrides)
             builder.UseSetting(name, value);
     }
