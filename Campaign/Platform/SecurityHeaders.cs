@@ -12,8 +12,9 @@ public static class SecurityHeaders
         Func<string> photoOrigin
     )
     {
-        // The origin comes from the S3 client, whose first use takes a while: not before the first
-        // response that needs it (the web process's warm-up asks for it early, on another thread).
+        // The origin comes from the S3 client, whose first use takes a while: asked for by the first
+        // response, not before Kestrel starts (the web process's warm-up has the client make its
+        // first one on another thread meanwhile).
         var policy = new Lazy<string>(() => Policy(photoOrigin()));
         return app.Use(
             (context, next) =>

@@ -41,25 +41,23 @@ public sealed class PhotoStorage(IAmazonS3 s3, Settings settings)
             }
         );
 
-    /// <summary>The bucket's origin as browsers reach it (for the Content-Security-Policy).</summary>
-    public string Origin() => origin.Value;
-
-    // Asked of the S3 client once: its first presigning costs about 150 ms of start-up.
-    readonly Lazy<string> origin = new(() =>
+    /// <summary>
+    /// The bucket's origin as browsers reach it (for the Content-Security-Policy, which keeps it).
+    /// The first call takes about 150 ms, most of it the S3 client's first use.
+    /// </summary>
+    public string Origin() =>
         new Uri(
             s3.GetPreSignedURL(
                 new GetPreSignedUrlRequest
                 {
-                    BucketName = settings.S3.Bucket,
+                    BucketName = Bucket,
                     Key = "origin",
                     Verb = HttpVerb.GET,
                     Expires = DateTime.UtcNow.AddMinutes(1),
-                    Protocol =
-                        settings.S3.Endpoint?.Scheme == "http" ? Protocol.HTTP : Protocol.HTTPS,
+                    Protocol = PlainHttp ? Protocol.HTTP : Protocol.HTTPS,
                 }
             )
-        ).GetLeftPart(UriPartial.Authority)
-    );
+        ).GetLeftPart(UriPartial.Authority);
 
     public Task<string> ViewUrl(string key, DateTimeOffset now) =>
         s3.GetPreSignedURLAsync(
