@@ -26,14 +26,15 @@ public sealed partial class DeliverMail(MailRelay relay, ILogger<DeliverMail> lo
         catch (Exception e)
         {
             // Coravel's queue drops what a queued task throws without a word: say it here. The
-            // message stays in the outbox for the sweep.
+            // message stays in the outbox: a call that gave up waiting for the fast path's turn
+            // left it to the call holding the turn, and one whose send failed left it to the sweep.
             Failed(logger, Payload.Id, e.GetType().Name, e.Message);
         }
     }
 
     [LoggerMessage(
         Level = LogLevel.Error,
-        Message = "mail not delivered by the fast path outbox_id={OutboxId} error={Error}: {Reason}; the sweep will send it"
+        Message = "mail not delivered by this fast-path call outbox_id={OutboxId} error={Error}: {Reason}; the call holding the turn or the sweep will send it"
     )]
     static partial void Failed(ILogger logger, Guid outboxId, string error, string reason);
 }
