@@ -6,6 +6,7 @@ using Coravel.Queuing.Interfaces;
 using Marten;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Npgsql;
 
 namespace Campaign.Features.Entering;
 
@@ -37,7 +38,8 @@ public static class SubmitEntry
     public static async Task<Results<Accepted<Receipt>, ProblemHttpResult>> Handle(
         EntryRequest request,
         HttpContext http,
-        IDocumentSession session,
+        IDocumentStore store,
+        NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -57,9 +59,14 @@ public static class SubmitEntry
         if (input is null)
             return Problems.Validation(errors, locale);
 
+        await using var transaction = await OwnedTransaction.BeginAsync(
+            store,
+            database,
+            cancellationToken
+        );
         return await Enter(
             input,
-            session,
+            transaction,
             settings,
             clock,
             queue,
@@ -107,7 +114,8 @@ public static class SubmitEntry
     public static async Task<IResult> HandleForm(
         [FromForm] EntryForm? form,
         HttpContext http,
-        IDocumentSession session,
+        IDocumentStore store,
+        NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -138,9 +146,14 @@ public static class SubmitEntry
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
+        await using var transaction = await OwnedTransaction.BeginAsync(
+            store,
+            database,
+            cancellationToken
+        );
         return await Enter(
             input,
-            session,
+            transaction,
             settings,
             clock,
             queue,
@@ -185,7 +198,7 @@ public static class SubmitEntry
 
     public static async Task<Outcome> Enter(
         EntryInput input,
-        IDocumentSession session,
+        OwnedTransaction transaction,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -199,6 +212,7 @@ public static class SubmitEntry
             return Outcome.Closed;
         await SignInLink.EnsureTemplates(templates, cancellationToken);
 
+        var session = transaction.Session;
         var address = await SignInLink.Lock(
             session,
             Entrant.KeyOf(input.Email),
@@ -225,7 +239,7 @@ public static class SubmitEntry
             settings,
             now
         );
-        await SignInLink.Commit(session, queue, mail);
+        await SignInLink.Commit(transaction, queue, mail);
         if (firstEntry)
             metrics.Count("campaign.entries");
         return Outcome.Accepted;

@@ -25,12 +25,13 @@ public static class SignInLink
     public sealed record Address(string Key, Entrant? Entrant, long RecentMails, bool Withdrawn);
 
     /// <summary>
-    /// Starts the transaction, takes a lock on the address until it ends, then reads what the
-    /// address has and how many mails it had in the window: requests for one address queue up at
-    /// the lock, so the count and an insert after it are exact. One database round trip: the lock
-    /// and the read go in one batch, and the read, a statement of its own, sees everything
-    /// committed by whoever held the lock before. The read is one statement of plain SQL (a
-    /// LINQ query is translated again on every call).
+    /// Takes a lock on the address until the transaction ends (the session's, an
+    /// <see cref="OwnedTransaction"/>), then reads what the address has and how many mails it had
+    /// in the window: requests for one address queue up at the lock, so the count and an insert
+    /// after it are exact. One database round trip: BEGIN, the lock and the read go in one batch,
+    /// and the read, a statement of its own, sees everything committed by whoever held the lock
+    /// before. The read is one statement of plain SQL (a LINQ query is translated again on every
+    /// call).
     /// </summary>
     public static async Task<Address> Lock(
         IDocumentSession session,
@@ -39,7 +40,6 @@ public static class SignInLink
         CancellationToken cancellationToken
     )
     {
-        await session.BeginTransactionAsync(cancellationToken);
         var schema = session.DocumentStore.Options.DatabaseSchemaName;
         var batch = session.CreateBatchQuery();
         var locked = batch.Query<AddressLock>(
@@ -121,7 +121,8 @@ public static class SignInLink
     public static async Task<IResult> HandleForm(
         [FromForm] LinkForm? form,
         HttpContext http,
-        IDocumentSession session,
+        IDocumentStore store,
+        Npgsql.NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -141,7 +142,19 @@ public static class SignInLink
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        await Request(email, locale, session, settings, clock, queue, templates, cancellationToken);
+        await using (
+            var transaction = await OwnedTransaction.BeginAsync(store, database, cancellationToken)
+        )
+            await Request(
+                email,
+                locale,
+                transaction,
+                settings,
+                clock,
+                queue,
+                templates,
+                cancellationToken
+            );
         return Page.SeeOther("/sign-in/sent");
     }
 
@@ -175,7 +188,7 @@ public static class SignInLink
     public static async Task Request(
         string email,
         string locale,
-        IDocumentSession session,
+        OwnedTransaction transaction,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -186,25 +199,34 @@ public static class SignInLink
         await EnsureTemplates(templates, cancellationToken);
         var now = clock.GetUtcNow();
         var address = await Lock(
-            session,
+            transaction.Session,
             Entrant.KeyOf(EntryInput.Normalize(email)),
             now,
             cancellationToken
         );
         if (address.Entrant is not { } entrant)
             return;
-        var mail = Write(session, address, entrant, locale, firstEntry: false, settings, now);
-        await Commit(session, queue, mail);
+        var mail = Write(
+            transaction.Session,
+            address,
+            entrant,
+            locale,
+            firstEntry: false,
+            settings,
+            now
+        );
+        await Commit(transaction, queue, mail);
     }
 
     /// <summary>
-    /// Commits the transaction <see cref="Lock"/> began, then hands the mail (if one was written)
-    /// to this process's queue. Not cancelled when the client goes away: a commit whose answer is
-    /// cut off would leave its mail unqueued until the sweep. The command timeout bounds it.
+    /// Commits the writes with the transaction that holds the address's lock, then hands the mail
+    /// (if one was written) to this process's queue. Not cancelled when the client goes away: a
+    /// commit whose answer is cut off would leave its mail unqueued until the sweep. The command
+    /// timeout bounds it.
     /// </summary>
-    public static async Task Commit(IDocumentSession session, IQueue queue, OutboxMessage? mail)
+    public static async Task Commit(OwnedTransaction transaction, IQueue queue, OutboxMessage? mail)
     {
-        await session.SaveChangesAsync(CancellationToken.None);
+        await transaction.CommitAsync();
         if (mail is not null)
             queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
     }
