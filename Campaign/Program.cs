@@ -147,6 +147,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             PhotoUpload.Configure(options);
             NightlyRun.Configure(options);
             Withdrawal.Configure(options);
+            SignInLink.Configure(options);
         })
         .UseNpgsqlDataSource()
         .UseLightweightSessions();
