@@ -59,14 +59,10 @@ public static class SubmitEntry
         if (input is null)
             return Problems.Validation(errors, locale);
 
-        await using var transaction = await OwnedTransaction.BeginAsync(
-            store,
-            database,
-            cancellationToken
-        );
         return await Enter(
             input,
-            transaction,
+            store,
+            database,
             settings,
             clock,
             queue,
@@ -146,14 +142,10 @@ public static class SubmitEntry
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        await using var transaction = await OwnedTransaction.BeginAsync(
-            store,
-            database,
-            cancellationToken
-        );
         return await Enter(
             input,
-            transaction,
+            store,
+            database,
             settings,
             clock,
             queue,
@@ -198,7 +190,8 @@ public static class SubmitEntry
 
     public static async Task<Outcome> Enter(
         EntryInput input,
-        OwnedTransaction transaction,
+        IDocumentStore store,
+        NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -212,6 +205,11 @@ public static class SubmitEntry
             return Outcome.Closed;
         await SignInLink.EnsureTemplates(templates, cancellationToken);
 
+        await using var transaction = await OwnedTransaction.BeginAsync(
+            store,
+            database,
+            cancellationToken
+        );
         var session = transaction.Session;
         var address = await SignInLink.Lock(
             session,

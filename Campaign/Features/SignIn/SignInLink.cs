@@ -61,7 +61,8 @@ public static class SignInLink
     /// function (volatile, the default) sees the database anew, so the read after the lock does.
     /// Written as PostgreSQL prints it back (<c>pg_get_functiondef</c>), so that <c>db-assert</c>
     /// finds it unchanged after <c>db-apply</c>. One statement instead of two saves the app and
-    /// PostgreSQL a statement's work per entry. <c>lower(data ->> 'email')</c> is the expression of the entrants' unique index.
+    /// PostgreSQL a statement's work per entry. <c>lower(data ->> 'email')</c> is the expression
+    /// of the entrants' unique index.
     /// </summary>
     static string LockFunction(string schema) =>
         $$"""
@@ -156,19 +157,17 @@ public static class SignInLink
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        await using (
-            var transaction = await OwnedTransaction.BeginAsync(store, database, cancellationToken)
-        )
-            await Request(
-                email,
-                locale,
-                transaction,
-                settings,
-                clock,
-                queue,
-                templates,
-                cancellationToken
-            );
+        await Request(
+            email,
+            locale,
+            store,
+            database,
+            settings,
+            clock,
+            queue,
+            templates,
+            cancellationToken
+        );
         return Page.SeeOther("/sign-in/sent");
     }
 
@@ -202,7 +201,8 @@ public static class SignInLink
     public static async Task Request(
         string email,
         string locale,
-        OwnedTransaction transaction,
+        IDocumentStore store,
+        Npgsql.NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -212,6 +212,11 @@ public static class SignInLink
     {
         await EnsureTemplates(templates, cancellationToken);
         var now = clock.GetUtcNow();
+        await using var transaction = await OwnedTransaction.BeginAsync(
+            store,
+            database,
+            cancellationToken
+        );
         var address = await Lock(
             transaction.Session,
             Entrant.KeyOf(EntryInput.Normalize(email)),
