@@ -21,6 +21,7 @@ baseline=$!
 remember "$baseline"
 wait_http "http://127.0.0.1:$BASELINE_PORT/" || die "the baseline did not start"
 start_web
+watch_stalls "$WEB_PID"
 
 entries=http://127.0.0.1:$WEB_PORT/api/v1/entries
 raw=http://127.0.0.1:$BASELINE_PORT/entries
@@ -70,4 +71,5 @@ echo "entries / raw INSERT: ${ratio}x, p99 ${app_p99} ms (goal: >= 0.5x with p99
 echo "web CPU per entry, its mail included: $web_per_entry µs ($entrants entries of the three rounds; the last mail left $(printf '%.1f' "$mail_lag") s after the last round)"
 echo "mails received by the SendGrid stand-in: $(curl -s "http://127.0.0.1:$STUB_PORT/")"
 echo "peak RSS of the web process: $(peak_rss_mib "$WEB_PID") MiB"
+stall_report
 rm -f "$results"

@@ -42,8 +42,41 @@ bench_services() {
   python3 "$ROOT/bench/stub_sendgrid.py" "$STUB_PORT" &
   BENCH_PIDS+=($!)
   wait_http "http://127.0.0.1:$STUB_PORT/" || die "the SendGrid stand-in did not start"
+  (cd "$ROOT" && dotnet tool restore >/dev/null) || die "dotnet tool restore failed"
   say "Publishing the app (Release, as the buildpack does)"
   publish "$DIR/publish/"
+}
+
+# watch_stalls PID: in the background, at the web process's first 503 (a backing service failed or
+# timed out: under load, usually the connection pool's 3 s), keeps its managed threads' stacks
+# (dotnet-stack) and PostgreSQL's sessions as they are at that moment, in $DIR/stall-*.txt. A stall
+# that has passed leaves nothing to look at; these show what the requests were waiting for.
+watch_stalls() {
+  local pid=$1
+  rm -f "$DIR"/stall-*.txt
+  (
+    while running "$pid"; do
+      if grep -q "status=503" "$DIR/web.log" 2>/dev/null; then
+        (cd "$ROOT" && timeout 30 dotnet dotnet-stack report -p "$pid") >"$DIR/stall-stacks.txt" 2>&1
+        psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres bench -c "select pid, state, wait_event_type,
+          wait_event, now() - xact_start as in_transaction, now() - state_change as in_state,
+          left(regexp_replace(query, '\s+', ' ', 'g'), 100) as query
+          from pg_stat_activity where datname = 'bench' order by xact_start" >"$DIR/stall-postgres.txt" 2>&1
+        exit 0
+      fi
+      sleep 0.5
+    done
+  ) &
+  BENCH_PIDS+=($!)
+}
+
+# stall_report: one line on what watch_stalls kept, if anything.
+stall_report() {
+  if [ -e "$DIR/stall-postgres.txt" ]; then
+    echo "the web process answered 503: its stacks and PostgreSQL's sessions at the first one are in $DIR/stall-stacks.txt and $DIR/stall-postgres.txt"
+  else
+    echo "the web process answered no 503"
+  fi
 }
 
 bench_stop() {
