@@ -1,8 +1,6 @@
 using Campaign.Features.Entering;
 using Campaign.Platform;
 using Marten;
-using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 
 namespace Campaign.Tests.Platform;
 
@@ -14,12 +12,7 @@ public sealed class OwnedTransactionTests(CampaignApp app) : IAsyncLifetime
 
     public Task DisposeAsync() => Task.CompletedTask;
 
-    Task<OwnedTransaction> Begin() =>
-        OwnedTransaction.BeginAsync(
-            app.Store,
-            app.Services.GetRequiredService<NpgsqlDataSource>(),
-            default
-        );
+    Task<OwnedTransaction> Begin() => OwnedTransaction.BeginAsync(app.Store, default);
 
     static Entrant NewEntrant(string email) =>
         Entrant.Enter(new EntryInput(email, "応募者", "ja", false), DateTimeOffset.UtcNow);

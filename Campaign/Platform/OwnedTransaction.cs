@@ -1,4 +1,5 @@
 using Marten;
+using Marten.Storage;
 using Npgsql;
 using SessionOptions = Marten.Services.SessionOptions;
 
@@ -36,15 +37,16 @@ public sealed class OwnedTransaction : IAsyncDisposable
 
     public IDocumentSession Session { get; }
 
+    /// <summary>Opens a connection from the store's own pool and begins the transaction.</summary>
     public static async Task<OwnedTransaction> BeginAsync(
         IDocumentStore store,
-        NpgsqlDataSource database,
         CancellationToken cancellationToken
     )
     {
-        var connection = await database.OpenConnectionAsync(cancellationToken);
+        var connection = store.Storage.Database.CreateConnection(ConnectionUsage.ReadWrite);
         try
         {
+            await connection.OpenAsync(cancellationToken);
             var transaction = await connection.BeginTransactionAsync(cancellationToken);
             // shouldAutoCommit: false: SaveChangesAsync sends the writes and leaves the end to us.
             var session = store.LightweightSession(

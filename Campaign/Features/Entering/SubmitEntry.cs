@@ -6,7 +6,6 @@ using Coravel.Queuing.Interfaces;
 using Marten;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Npgsql;
 
 namespace Campaign.Features.Entering;
 
@@ -39,7 +38,6 @@ public static class SubmitEntry
         EntryRequest request,
         HttpContext http,
         IDocumentStore store,
-        NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -62,7 +60,6 @@ public static class SubmitEntry
         return await Enter(
             input,
             store,
-            database,
             settings,
             clock,
             queue,
@@ -111,7 +108,6 @@ public static class SubmitEntry
         [FromForm] EntryForm? form,
         HttpContext http,
         IDocumentStore store,
-        NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -145,7 +141,6 @@ public static class SubmitEntry
         return await Enter(
             input,
             store,
-            database,
             settings,
             clock,
             queue,
@@ -191,7 +186,6 @@ public static class SubmitEntry
     public static async Task<Outcome> Enter(
         EntryInput input,
         IDocumentStore store,
-        NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -205,11 +199,7 @@ public static class SubmitEntry
             return Outcome.Closed;
         await SignInLink.EnsureTemplates(templates, cancellationToken);
 
-        await using var transaction = await OwnedTransaction.BeginAsync(
-            store,
-            database,
-            cancellationToken
-        );
+        await using var transaction = await OwnedTransaction.BeginAsync(store, cancellationToken);
         var session = transaction.Session;
         var address = await SignInLink.Lock(
             session,

@@ -137,7 +137,6 @@ public static class SignInLink
         [FromForm] LinkForm? form,
         HttpContext http,
         IDocumentStore store,
-        Npgsql.NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -157,17 +156,7 @@ public static class SignInLink
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        await Request(
-            email,
-            locale,
-            store,
-            database,
-            settings,
-            clock,
-            queue,
-            templates,
-            cancellationToken
-        );
+        await Request(email, locale, store, settings, clock, queue, templates, cancellationToken);
         return Page.SeeOther("/sign-in/sent");
     }
 
@@ -202,7 +191,6 @@ public static class SignInLink
         string email,
         string locale,
         IDocumentStore store,
-        Npgsql.NpgsqlDataSource database,
         Settings settings,
         TimeProvider clock,
         IQueue queue,
@@ -212,11 +200,7 @@ public static class SignInLink
     {
         await EnsureTemplates(templates, cancellationToken);
         var now = clock.GetUtcNow();
-        await using var transaction = await OwnedTransaction.BeginAsync(
-            store,
-            database,
-            cancellationToken
-        );
+        await using var transaction = await OwnedTransaction.BeginAsync(store, cancellationToken);
         var address = await Lock(
             transaction.Session,
             Entrant.KeyOf(EntryInput.Normalize(email)),
