@@ -74,6 +74,30 @@ public sealed class Browser : IAsyncLifetime
 [CollectionDefinition(nameof(Browser))]
 public sealed class BrowserCollection : ICollectionFixture<Browser>;
 
+public static class SigningIn
+{
+    /// <summary>
+    /// Opens a mail's sign-in link, presses the button once the page's script has filled the code
+    /// in, and waits for <c>/me</c>; if it does not come, the failure says what the page shows.
+    /// </summary>
+    public static async Task SignInWith(this IPage page, string token)
+    {
+        await page.GotoAsync($"/sign-in#token={token}");
+        await Assertions.Expect(page.Locator("#token")).ToHaveValueAsync(token);
+        await page.Locator("#sign-in-button").ClickAsync();
+        try
+        {
+            await page.WaitForURLAsync("**/me", new() { Timeout = 15_000 });
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail(
+                $"still at {page.Url} after signing in, showing: {await page.InnerTextAsync("main")}"
+            );
+        }
+    }
+}
+
 public static class Accessibility
 {
     /// <summary>Runs axe-core on the page and fails on any serious or critical violation.</summary>

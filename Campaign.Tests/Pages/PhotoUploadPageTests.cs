@@ -20,9 +20,7 @@ public sealed class PhotoUploadPageTests(Browser browser) : IAsyncLifetime
         await page.GetByLabel("利用規約とプライバシーポリシーに同意します").CheckAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "応募する" }).ClickAsync();
         var mail = await browser.App.SendGrid.WaitForMail(email);
-        await page.GotoAsync($"/sign-in#token={mail.Token}");
-        await page.GetByRole(AriaRole.Button, new() { Name = "サインインする" }).ClickAsync();
-        await page.WaitForURLAsync("**/me");
+        await page.SignInWith(mail.Token);
         return page;
     }
 

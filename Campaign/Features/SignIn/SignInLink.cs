@@ -87,44 +87,66 @@ public static class SignInLink
             Weasel.Postgresql.Functions.Function.ForSql(LockFunction(options.DatabaseSchemaName))
         );
 
-    /// <summary>Stores the sign-in mails' templates, once per process, before a first mail names them.</summary>
-    public static Task EnsureTemplates(
+    /// <summary>
+    /// What writing and sending a link needs, in one service: the mails' templates, the tokens'
+    /// issuer, this process's queue and the app's address.
+    /// </summary>
+    public sealed class Sender(
         MailTemplate.Store templates,
-        CancellationToken cancellationToken
-    ) => templates.Ensure(SignInMail.Templates, cancellationToken);
-
-    /// <summary>Adds a token and its mail to the session, unless the address has had its share of mails.</summary>
-    public static OutboxMessage? Write(
-        IDocumentSession session,
-        Address address,
-        Entrant entrant,
-        string locale,
-        bool firstEntry,
-        Settings settings,
-        DateTimeOffset now
+        SignInToken.Issuer tokens,
+        IQueue queue,
+        Settings settings
     )
     {
-        if (address.RecentMails >= MailsPerWindow)
-            return null;
+        /// <summary>Stores the sign-in mails' templates, once per process, before a first mail names them.</summary>
+        public Task EnsureTemplates(CancellationToken cancellationToken) =>
+            templates.Ensure(SignInMail.Templates, cancellationToken);
 
-        var (token, stored) = SignInToken.Issue(entrant.Id, now);
-        var link = SignInMail.Link(settings.AppBaseUrl, token);
-        // The template is stored already (EnsureTemplates); the message holds the name and link.
-        var mail = OutboxMessage.Of(
-            SignInMail.Template(locale, firstEntry),
-            $"sign-in:{stored.Id}",
-            entrant.Id,
-            entrant.Email,
-            now,
-            stored.ExpiresAt,
-            MailKind.Transactional,
-            SignInMail.Substitutions(entrant.DisplayName, link)
-        );
-        // Sent by this process's queue once the transaction commits (the caller queues it).
-        MailRelay.ClaimForOwnQueue(mail, now);
-        session.Insert(stored);
-        session.Insert(mail);
-        return mail;
+        /// <summary>Adds a link's mail to the session, unless the address has had its share of mails.</summary>
+        public OutboxMessage? Write(
+            IDocumentSession session,
+            Address address,
+            Entrant entrant,
+            string locale,
+            bool firstEntry,
+            DateTimeOffset now
+        )
+        {
+            if (address.RecentMails >= MailsPerWindow)
+                return null;
+
+            var expiresAt = now + SignInToken.Lifetime;
+            var token = tokens.Issue(entrant.Id, expiresAt);
+            var link = SignInMail.Link(settings.AppBaseUrl, token);
+            // The template is stored already (EnsureTemplates); the message holds the name and link.
+            var mail = OutboxMessage.Of(
+                SignInMail.Template(locale, firstEntry),
+                $"sign-in:{SignInToken.Hash(token)}",
+                entrant.Id,
+                entrant.Email,
+                now,
+                expiresAt,
+                MailKind.Transactional,
+                SignInMail.Substitutions(entrant.DisplayName, link)
+            );
+            // Sent by this process's queue once the transaction commits (Commit queues it).
+            MailRelay.ClaimForOwnQueue(mail, now);
+            session.Insert(mail);
+            return mail;
+        }
+
+        /// <summary>
+        /// Commits the writes with the transaction that holds the address's lock, then hands the
+        /// mail (if one was written) to this process's queue. Not cancelled when the client goes
+        /// away: a commit whose answer is cut off would leave its mail unqueued until the sweep.
+        /// The command timeout bounds it.
+        /// </summary>
+        public async Task Commit(OwnedTransaction transaction, OutboxMessage? mail)
+        {
+            await transaction.CommitAsync();
+            if (mail is not null)
+                queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
+        }
     }
 
     public sealed record LinkForm
@@ -137,10 +159,8 @@ public static class SignInLink
         [FromForm] LinkForm? form,
         HttpContext http,
         IDocumentStore store,
-        Settings settings,
         TimeProvider clock,
-        IQueue queue,
-        MailTemplate.Store templates,
+        Sender links,
         CancellationToken cancellationToken
     )
     {
@@ -156,7 +176,7 @@ public static class SignInLink
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        await Request(email, locale, store, settings, clock, queue, templates, cancellationToken);
+        await Request(email, locale, store, clock, links, cancellationToken);
         return Page.SeeOther("/sign-in/sent");
     }
 
@@ -191,14 +211,12 @@ public static class SignInLink
         string email,
         string locale,
         IDocumentStore store,
-        Settings settings,
         TimeProvider clock,
-        IQueue queue,
-        MailTemplate.Store templates,
+        Sender links,
         CancellationToken cancellationToken
     )
     {
-        await EnsureTemplates(templates, cancellationToken);
+        await links.EnsureTemplates(cancellationToken);
         var now = clock.GetUtcNow();
         await using var transaction = await OwnedTransaction.BeginAsync(store, cancellationToken);
         var address = await Lock(
@@ -209,28 +227,14 @@ public static class SignInLink
         );
         if (address.Entrant is not { } entrant)
             return;
-        var mail = Write(
+        var mail = links.Write(
             transaction.Session,
             address,
             entrant,
             locale,
             firstEntry: false,
-            settings,
             now
         );
-        await Commit(transaction, queue, mail);
-    }
-
-    /// <summary>
-    /// Commits the writes with the transaction that holds the address's lock, then hands the mail
-    /// (if one was written) to this process's queue. Not cancelled when the client goes away: a
-    /// commit whose answer is cut off would leave its mail unqueued until the sweep. The command
-    /// timeout bounds it.
-    /// </summary>
-    public static async Task Commit(OwnedTransaction transaction, IQueue queue, OutboxMessage? mail)
-    {
-        await transaction.CommitAsync();
-        if (mail is not null)
-            queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
+        await links.Commit(transaction, mail);
     }
 }

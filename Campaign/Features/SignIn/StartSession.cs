@@ -24,11 +24,12 @@ public static class StartSession
         SessionRequest request,
         HttpContext http,
         IDocumentSession session,
+        SignInToken.Issuer tokens,
         TimeProvider clock,
         CancellationToken cancellationToken
     )
     {
-        if (await SignIn(request.Token, http, session, clock, cancellationToken))
+        if (await SignIn(request.Token, http, session, tokens, clock, cancellationToken))
             return TypedResults.NoContent();
         return Problems.TokenInvalid(Language.Of(http));
     }
@@ -45,10 +46,11 @@ public static class StartSession
         [FromForm] SessionForm? form,
         HttpContext http,
         IDocumentSession session,
+        SignInToken.Issuer tokens,
         TimeProvider clock,
         CancellationToken cancellationToken
     ) =>
-        await SignIn(form?.Token, http, session, clock, cancellationToken)
+        await SignIn(form?.Token, http, session, tokens, clock, cancellationToken)
             ? Page.SeeOther("/me")
             : Page.Show<SignInPage>(
                 new { Locale = Language.Of(http), Failed = true },
@@ -60,6 +62,7 @@ public static class StartSession
         string? token,
         HttpContext http,
         IDocumentSession session,
+        SignInToken.Issuer tokens,
         TimeProvider clock,
         CancellationToken cancellationToken
     )
@@ -68,26 +71,22 @@ public static class StartSession
         if (!SignInToken.LooksValid(token))
             return false;
         var now = clock.GetUtcNow();
-        var stored = await session.LoadAsync<SignInToken>(
-            SignInToken.Hash(token!),
-            cancellationToken
-        );
-        if (stored is null || !stored.TryUse(now))
+        if (tokens.Read(token!) is not { } link || now >= link.ExpiresAt)
             return false;
-        var entrant = await session.LoadAsync<Entrant>(stored.EntrantId, cancellationToken);
+        var entrant = await session.LoadAsync<Entrant>(link.EntrantId, cancellationToken);
         if (entrant is null)
             return false;
 
         entrant.Confirm(now);
-        session.Update(stored);
+        session.Insert(SignInToken.Used(token!, link, now));
         session.Update(entrant);
         try
         {
             await session.SaveChangesAsync(cancellationToken);
         }
-        catch (ConcurrencyException)
+        catch (DocumentAlreadyExistsException)
         {
-            return false; // the same token, used at the same moment by another request
+            return false; // used before, or at the same moment by another request
         }
 
         await http.SignInAsync(
