@@ -95,12 +95,6 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     public IDocumentSession Session() => Store.LightweightSession();
 
-    /// <summary>A sign-in token for the entrant, as a mailed link carries it, valid from the app's now.</summary>
-    public string Link(Guid entrantId) =>
-        Services
-            .GetRequiredService<Campaign.Features.SignIn.SignInToken.Issuer>()
-            .Issue(entrantId, Clock.GetUtcNow() + Campaign.Features.SignIn.SignInToken.Lifetime);
-
     /// <summary>A confirmed entrant, and a client signed in as them.</summary>
     public async Task<(HttpClient Client, Guid EntrantId)> SignedIn(string email)
     {
@@ -110,10 +104,14 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
             now
         );
         entrant.Confirm(now);
-        var token = Link(entrant.Id);
+        var (token, stored) = Campaign.Features.SignIn.SignInToken.Issue(
+            entrant.Id,
+            Clock.GetUtcNow()
+        );
         await using (var session = Session())
         {
             session.Insert(entrant);
+            session.Insert(stored);
             await session.SaveChangesAsync();
         }
         var client = CreateClient();

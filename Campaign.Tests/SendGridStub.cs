@@ -60,7 +60,7 @@ public sealed class SendGridStub : IAsyncDisposable
         /// <summary>The sign-in token in the mail's link (<c>/sign-in#token=...</c>).</summary>
         public string Token =>
             System
-                .Text.RegularExpressions.Regex.Match(Text, "#token=([A-Za-z0-9_-]{100,400})")
+                .Text.RegularExpressions.Regex.Match(Text, "#token=([A-Za-z0-9_-]{43})")
                 .Groups[1]
                 .Value;
     }

@@ -88,14 +88,7 @@ if (role == AppRole.Web)
         ("photo bucket", s => Task.FromResult(s.GetRequiredService<PhotoStorage>().Origin())),
         (
             "sign-in mail",
-            async s =>
-            {
-                var links = s.GetRequiredService<SignInLink.Sender>();
-                await links.EnsureTemplates(default);
-                // The first link made loads (or, on a new Redis, makes) the data-protection keys.
-                s.GetRequiredService<SignInToken.Issuer>()
-                    .Issue(Guid.Empty, DateTimeOffset.UnixEpoch);
-            }
+            s => SignInLink.EnsureTemplates(s.GetRequiredService<MailTemplate.Store>(), default)
         )
     );
 app.UseRequestLog();
@@ -166,8 +159,6 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     host.Services.AddSingleton<RunNightlyMail>();
     host.Services.AddSingleton<UnsubscribeKey.Store>();
     host.Services.AddSingleton<MailTemplate.Store>();
-    host.Services.AddSingleton<SignInToken.Issuer>();
-    host.Services.AddSingleton<SignInLink.Sender>();
     host.Services.AddTransient<NightlyMailJob>();
     return settings;
 }

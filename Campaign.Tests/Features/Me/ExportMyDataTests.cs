@@ -20,7 +20,7 @@ public sealed class ExportMyDataTests(CampaignApp app) : IAsyncLifetime
         var key = await Photos.PhotoTests.AddPhoto(client);
         await Photos.PhotoTests.AddPhoto(other);
         var signed = (string)(await Photos.PhotoTests.Sign(client))["key"]!; // not uploaded yet
-        await client.Enter("mine@example.jp"); // a link mailed: a mail record (the link is stored nowhere)
+        await client.Enter("mine@example.jp"); // a sign-in link mailed: a link and a mail record
         await other.Enter("other@example.jp");
         await app.SendGrid.WaitForMail("mine@example.jp");
         await app.SendGrid.WaitForMail("other@example.jp");

@@ -67,7 +67,7 @@ public sealed class WithdrawTests(CampaignApp app) : IAsyncLifetime
         var (phone, id) = await app.SignedIn("trace@example.jp");
         await Photos.PhotoTests.AddPhoto(phone);
         await Photos.PhotoTests.Upload(await Photos.PhotoTests.Sign(phone), Photos.Images.Png);
-        await phone.Enter("trace@example.jp"); // a link mailed: a mail record (the used link: a token row)
+        await phone.Enter("trace@example.jp"); // a sign-in link: a token and a mail record
         await app.SendGrid.WaitForMail("trace@example.jp");
         var before = await Traces.Of(app, id, "trace@example.jp");
 

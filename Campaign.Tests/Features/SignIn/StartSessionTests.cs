@@ -135,24 +135,6 @@ public sealed class StartSessionTests(CampaignApp app) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_link_is_stored_nowhere_until_it_is_used_and_then_only_as_its_hash()
-    {
-        using var client = app.CreateClient();
-        var token = await TokenFor(client, "taro@example.jp");
-        await using (var before = app.Store.QuerySession())
-            Assert.Equal(
-                0,
-                await before.Query<Campaign.Features.SignIn.SignInToken>().CountAsync()
-            );
-
-        await client.SignIn(token);
-
-        await using var after = app.Store.QuerySession();
-        var used = await after.Query<Campaign.Features.SignIn.SignInToken>().SingleAsync();
-        Assert.Equal(Campaign.Features.SignIn.SignInToken.Hash(token), used.Id);
-    }
-
-    [Fact]
     public async Task Each_request_for_a_link_gets_a_new_token()
     {
         using var client = app.CreateClient();

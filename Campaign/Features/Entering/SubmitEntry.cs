@@ -1,6 +1,8 @@
 using Campaign.Features.SignIn;
+using Campaign.Mail;
 using Campaign.Pages;
 using Campaign.Platform;
+using Coravel.Queuing.Interfaces;
 using Marten;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -10,8 +12,8 @@ namespace Campaign.Features.Entering;
 /// <summary>
 /// Entering the campaign: <c>POST /api/v1/entries</c> and the <c>/signup</c> form. A new address
 /// becomes a pending entrant; an address already entered gets a sign-in link instead, and from
-/// outside both look the same (nobody can find out who entered). The entrant and the mail with its
-/// link are written in one transaction; the mail leaves after the commit.
+/// outside both look the same (nobody can find out who entered). The entrant, the token and the
+/// mail are written in one transaction; the mail leaves after the commit.
 /// </summary>
 public static class SubmitEntry
 {
@@ -38,7 +40,8 @@ public static class SubmitEntry
         IDocumentStore store,
         Settings settings,
         TimeProvider clock,
-        SignInLink.Sender links,
+        IQueue queue,
+        MailTemplate.Store templates,
         Metrics metrics,
         CancellationToken cancellationToken
     )
@@ -54,7 +57,16 @@ public static class SubmitEntry
         if (input is null)
             return Problems.Validation(errors, locale);
 
-        return await Enter(input, store, settings, clock, links, metrics, cancellationToken) switch
+        return await Enter(
+            input,
+            store,
+            settings,
+            clock,
+            queue,
+            templates,
+            metrics,
+            cancellationToken
+        ) switch
         {
             Outcome.Closed => Problems.CampaignClosed(locale),
             _ => TypedResults.Accepted(
@@ -98,7 +110,8 @@ public static class SubmitEntry
         IDocumentStore store,
         Settings settings,
         TimeProvider clock,
-        SignInLink.Sender links,
+        IQueue queue,
+        MailTemplate.Store templates,
         Metrics metrics,
         CancellationToken cancellationToken
     )
@@ -125,7 +138,16 @@ public static class SubmitEntry
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        return await Enter(input, store, settings, clock, links, metrics, cancellationToken) switch
+        return await Enter(
+            input,
+            store,
+            settings,
+            clock,
+            queue,
+            templates,
+            metrics,
+            cancellationToken
+        ) switch
         {
             Outcome.Closed => Page.Show<SignupPage>(
                 new { Locale = locale, Open = false },
@@ -166,7 +188,8 @@ public static class SubmitEntry
         IDocumentStore store,
         Settings settings,
         TimeProvider clock,
-        SignInLink.Sender links,
+        IQueue queue,
+        MailTemplate.Store templates,
         Metrics metrics,
         CancellationToken cancellationToken
     )
@@ -174,7 +197,7 @@ public static class SubmitEntry
         var now = clock.GetUtcNow();
         if (!GetCampaign.IsOpen(settings.Campaign, now))
             return Outcome.Closed;
-        await links.EnsureTemplates(cancellationToken);
+        await SignInLink.EnsureTemplates(templates, cancellationToken);
 
         await using var transaction = await OwnedTransaction.BeginAsync(store, cancellationToken);
         var session = transaction.Session;
@@ -195,8 +218,16 @@ public static class SubmitEntry
                 session.Delete<Backup.Withdrawal>(Backup.Withdrawal.IdOf(entrant.Email));
         }
         // An existing entrant's name is never changed by an unauthenticated request.
-        var mail = links.Write(session, address, entrant, input.Locale, firstEntry, now);
-        await links.Commit(transaction, mail);
+        var mail = SignInLink.Write(
+            session,
+            address,
+            entrant,
+            input.Locale,
+            firstEntry,
+            settings,
+            now
+        );
+        await SignInLink.Commit(transaction, queue, mail);
         if (firstEntry)
             metrics.Count("campaign.entries");
         return Outcome.Accepted;

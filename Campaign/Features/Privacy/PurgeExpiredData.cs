@@ -93,15 +93,10 @@ public sealed partial class PurgeExpiredData(
             after = page[^1].Id;
             // Someone who asked for a link a minute ago is about to confirm: not now.
             var ids = page.Select(e => e.Id).ToArray();
-            // (a link's expiry is its mail's: the link itself is stored nowhere).
             var signingIn = await session
-                .Query<OutboxMessage>()
-                .Where(m =>
-                    ids.Contains(m.EntrantId)
-                    && m.Kind == MailKind.Transactional
-                    && m.ExpiresAt > now
-                )
-                .Select(m => m.EntrantId)
+                .Query<SignInToken>()
+                .Where(t => ids.Contains(t.EntrantId) && t.ExpiresAt > now && t.UsedAt == null)
+                .Select(t => t.EntrantId)
                 .ToListAsync(cancellationToken);
             var expired = ids.Except(signingIn).ToArray();
             if (!dryRun && expired.Length > 0)

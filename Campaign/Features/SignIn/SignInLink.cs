@@ -87,66 +87,44 @@ public static class SignInLink
             Weasel.Postgresql.Functions.Function.ForSql(LockFunction(options.DatabaseSchemaName))
         );
 
-    /// <summary>
-    /// What writing and sending a link needs, in one service: the mails' templates, the tokens'
-    /// issuer, this process's queue and the app's address.
-    /// </summary>
-    public sealed class Sender(
+    /// <summary>Stores the sign-in mails' templates, once per process, before a first mail names them.</summary>
+    public static Task EnsureTemplates(
         MailTemplate.Store templates,
-        SignInToken.Issuer tokens,
-        IQueue queue,
-        Settings settings
+        CancellationToken cancellationToken
+    ) => templates.Ensure(SignInMail.Templates, cancellationToken);
+
+    /// <summary>Adds a token and its mail to the session, unless the address has had its share of mails.</summary>
+    public static OutboxMessage? Write(
+        IDocumentSession session,
+        Address address,
+        Entrant entrant,
+        string locale,
+        bool firstEntry,
+        Settings settings,
+        DateTimeOffset now
     )
     {
-        /// <summary>Stores the sign-in mails' templates, once per process, before a first mail names them.</summary>
-        public Task EnsureTemplates(CancellationToken cancellationToken) =>
-            templates.Ensure(SignInMail.Templates, cancellationToken);
+        if (address.RecentMails >= MailsPerWindow)
+            return null;
 
-        /// <summary>Adds a link's mail to the session, unless the address has had its share of mails.</summary>
-        public OutboxMessage? Write(
-            IDocumentSession session,
-            Address address,
-            Entrant entrant,
-            string locale,
-            bool firstEntry,
-            DateTimeOffset now
-        )
-        {
-            if (address.RecentMails >= MailsPerWindow)
-                return null;
-
-            var expiresAt = now + SignInToken.Lifetime;
-            var token = tokens.Issue(entrant.Id, expiresAt);
-            var link = SignInMail.Link(settings.AppBaseUrl, token);
-            // The template is stored already (EnsureTemplates); the message holds the name and link.
-            var mail = OutboxMessage.Of(
-                SignInMail.Template(locale, firstEntry),
-                $"sign-in:{SignInToken.Hash(token)}",
-                entrant.Id,
-                entrant.Email,
-                now,
-                expiresAt,
-                MailKind.Transactional,
-                SignInMail.Substitutions(entrant.DisplayName, link)
-            );
-            // Sent by this process's queue once the transaction commits (Commit queues it).
-            MailRelay.ClaimForOwnQueue(mail, now);
-            session.Insert(mail);
-            return mail;
-        }
-
-        /// <summary>
-        /// Commits the writes with the transaction that holds the address's lock, then hands the
-        /// mail (if one was written) to this process's queue. Not cancelled when the client goes
-        /// away: a commit whose answer is cut off would leave its mail unqueued until the sweep.
-        /// The command timeout bounds it.
-        /// </summary>
-        public async Task Commit(OwnedTransaction transaction, OutboxMessage? mail)
-        {
-            await transaction.CommitAsync();
-            if (mail is not null)
-                queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
-        }
+        var (token, stored) = SignInToken.Issue(entrant.Id, now);
+        var link = SignInMail.Link(settings.AppBaseUrl, token);
+        // The template is stored already (EnsureTemplates); the message holds the name and link.
+        var mail = OutboxMessage.Of(
+            SignInMail.Template(locale, firstEntry),
+            $"sign-in:{stored.Id}",
+            entrant.Id,
+            entrant.Email,
+            now,
+            stored.ExpiresAt,
+            MailKind.Transactional,
+            SignInMail.Substitutions(entrant.DisplayName, link)
+        );
+        // Sent by this process's queue once the transaction commits (the caller queues it).
+        MailRelay.ClaimForOwnQueue(mail, now);
+        session.Insert(stored);
+        session.Insert(mail);
+        return mail;
     }
 
     public sealed record LinkForm
@@ -159,8 +137,10 @@ public static class SignInLink
         [FromForm] LinkForm? form,
         HttpContext http,
         IDocumentStore store,
+        Settings settings,
         TimeProvider clock,
-        Sender links,
+        IQueue queue,
+        MailTemplate.Store templates,
         CancellationToken cancellationToken
     )
     {
@@ -176,7 +156,7 @@ public static class SignInLink
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        await Request(email, locale, store, clock, links, cancellationToken);
+        await Request(email, locale, store, settings, clock, queue, templates, cancellationToken);
         return Page.SeeOther("/sign-in/sent");
     }
 
@@ -211,12 +191,14 @@ public static class SignInLink
         string email,
         string locale,
         IDocumentStore store,
+        Settings settings,
         TimeProvider clock,
-        Sender links,
+        IQueue queue,
+        MailTemplate.Store templates,
         CancellationToken cancellationToken
     )
     {
-        await links.EnsureTemplates(cancellationToken);
+        await EnsureTemplates(templates, cancellationToken);
         var now = clock.GetUtcNow();
         await using var transaction = await OwnedTransaction.BeginAsync(store, cancellationToken);
         var address = await Lock(
@@ -227,14 +209,28 @@ public static class SignInLink
         );
         if (address.Entrant is not { } entrant)
             return;
-        var mail = links.Write(
+        var mail = Write(
             transaction.Session,
             address,
             entrant,
             locale,
             firstEntry: false,
+            settings,
             now
         );
-        await links.Commit(transaction, mail);
+        await Commit(transaction, queue, mail);
+    }
+
+    /// <summary>
+    /// Commits the writes with the transaction that holds the address's lock, then hands the mail
+    /// (if one was written) to this process's queue. Not cancelled when the client goes away: a
+    /// commit whose answer is cut off would leave its mail unqueued until the sweep. The command
+    /// timeout bounds it.
+    /// </summary>
+    public static async Task Commit(OwnedTransaction transaction, IQueue queue, OutboxMessage? mail)
+    {
+        await transaction.CommitAsync();
+        if (mail is not null)
+            queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
     }
 }

@@ -24,12 +24,11 @@ public static class StartSession
         SessionRequest request,
         HttpContext http,
         IDocumentSession session,
-        SignInToken.Issuer tokens,
         TimeProvider clock,
         CancellationToken cancellationToken
     )
     {
-        if (await SignIn(request.Token, http, session, tokens, clock, cancellationToken))
+        if (await SignIn(request.Token, http, session, clock, cancellationToken))
             return TypedResults.NoContent();
         return Problems.TokenInvalid(Language.Of(http));
     }
@@ -46,11 +45,10 @@ public static class StartSession
         [FromForm] SessionForm? form,
         HttpContext http,
         IDocumentSession session,
-        SignInToken.Issuer tokens,
         TimeProvider clock,
         CancellationToken cancellationToken
     ) =>
-        await SignIn(form?.Token, http, session, tokens, clock, cancellationToken)
+        await SignIn(form?.Token, http, session, clock, cancellationToken)
             ? Page.SeeOther("/me")
             : Page.Show<SignInPage>(
                 new { Locale = Language.Of(http), Failed = true },
@@ -62,7 +60,6 @@ public static class StartSession
         string? token,
         HttpContext http,
         IDocumentSession session,
-        SignInToken.Issuer tokens,
         TimeProvider clock,
         CancellationToken cancellationToken
     )
@@ -71,22 +68,26 @@ public static class StartSession
         if (!SignInToken.LooksValid(token))
             return false;
         var now = clock.GetUtcNow();
-        if (tokens.Read(token!) is not { } link || now >= link.ExpiresAt)
+        var stored = await session.LoadAsync<SignInToken>(
+            SignInToken.Hash(token!),
+            cancellationToken
+        );
+        if (stored is null || !stored.TryUse(now))
             return false;
-        var entrant = await session.LoadAsync<Entrant>(link.EntrantId, cancellationToken);
+        var entrant = await session.LoadAsync<Entrant>(stored.EntrantId, cancellationToken);
         if (entrant is null)
             return false;
 
         entrant.Confirm(now);
-        session.Insert(SignInToken.Used(token!, link, now));
+        session.Update(stored);
         session.Update(entrant);
         try
         {
             await session.SaveChangesAsync(cancellationToken);
         }
-        catch (DocumentAlreadyExistsException)
+        catch (ConcurrencyException)
         {
-            return false; // used before, or at the same moment by another request
+            return false; // the same token, used at the same moment by another request
         }
 
         await http.SignInAsync(
