@@ -84,7 +84,11 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
     public async Task InitializeAsync() =>
         await Store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
 
-    /// <summary>Every test starts from empty tables, a Redis without sessions or counters, no mail and the real time.</summary>
+    /// <summary>
+    /// Every test starts from empty tables, a Redis without sessions or counters, no mail and the
+    /// real time. The Redis database is shared by every host made with <see cref="With"/>: a test
+    /// class whose hosts sign in runs in this collection, so that no reset meets it halfway.
+    /// </summary>
     public async Task ResetAsync()
     {
         await Store.Advanced.ResetAllData();
