@@ -20,7 +20,7 @@ public sealed class VisitorJourneyTests(Browser browser) : IAsyncLifetime
         await page.AssertAccessible();
         await page.GetByRole(AriaRole.Link, new() { Name = "応募する" }).ClickAsync();
 
-        await page.WaitForURLAsync("**/signup");
+        await page.ShouldBeAt("/signup");
         await page.AssertAccessible();
         await page.GetByRole(AriaRole.Button, new() { Name = "応募する" }).ClickAsync();
         var summary = page.GetByRole(AriaRole.Alert);
@@ -31,7 +31,7 @@ public sealed class VisitorJourneyTests(Browser browser) : IAsyncLifetime
         await page.GetByLabel("表示名").FillAsync("山田 花子 🌸");
         await page.GetByLabel("利用規約とプライバシーポリシーに同意します").CheckAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "応募する" }).ClickAsync();
-        await page.WaitForURLAsync("**/signup/sent");
+        await page.ShouldBeAt("/signup/sent");
         await Assertions
             .Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 }))
             .ToHaveTextAsync("メールをご確認ください");
@@ -44,13 +44,13 @@ public sealed class VisitorJourneyTests(Browser browser) : IAsyncLifetime
         await page.AssertAccessible();
         await page.GetByRole(AriaRole.Button, new() { Name = "サインインする" }).ClickAsync();
 
-        await page.WaitForURLAsync("**/me");
+        await page.ShouldBeAt("/me");
         await Assertions.Expect(page.GetByText("山田 花子 🌸")).ToBeVisibleAsync();
         await Assertions.Expect(page.GetByText("応募確定")).ToBeVisibleAsync();
         await page.AssertAccessible();
         await page.GetByRole(AriaRole.Button, new() { Name = "サインアウト" }).ClickAsync();
 
-        await page.WaitForURLAsync(browser.BaseUrl + "/");
+        await Assertions.Expect(page).ToHaveURLAsync(browser.BaseUrl + "/");
         await page.GotoAsync("/me");
         await Assertions
             .Expect(page.GetByRole(AriaRole.Button, new() { Name = "サインイン用のリンクを送る" }))
@@ -66,7 +66,7 @@ public sealed class VisitorJourneyTests(Browser browser) : IAsyncLifetime
 
         await page.GetByRole(AriaRole.Link, new() { Name = "English" }).ClickAsync();
 
-        await page.WaitForURLAsync("**/signup");
+        await page.ShouldBeAt("/signup");
         Assert.Equal("en", await page.GetAttributeAsync("html", "lang"));
         await Assertions
             .Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 }))
