@@ -76,7 +76,7 @@ public sealed class Browser : IAsyncLifetime
 [CollectionDefinition(nameof(Browser))]
 public sealed class BrowserCollection : ICollectionFixture<Browser>;
 
-public static class SigningIn
+public static class Navigation
 {
     /// <summary>
     /// Waits until the page's address ends with the path. Not <c>WaitForURLAsync</c>: once the
