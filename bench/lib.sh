@@ -55,17 +55,15 @@ watch_stalls() {
   local pid=$1
   rm -f "$DIR"/stall-*.txt
   (
-    while running "$pid"; do
-      if grep -q "status=503" "$DIR/web.log" 2>/dev/null; then
-        (cd "$ROOT" && timeout 30 dotnet dotnet-stack report -p "$pid") >"$DIR/stall-stacks.txt" 2>&1
-        psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres bench -c "select pid, state, wait_event_type,
-          wait_event, now() - xact_start as in_transaction, now() - state_change as in_state,
-          left(regexp_replace(query, '\s+', ' ', 'g'), 100) as query
-          from pg_stat_activity where datname = 'bench' order by xact_start" >"$DIR/stall-postgres.txt" 2>&1
-        exit 0
-      fi
-      sleep 0.5
-    done
+    # The log is read once, as it is written (a re-read every half second would grow with the
+    # run's tens of thousands of request lines, on the cores being measured); the watch ends with
+    # the process.
+    tail -n +1 -F --pid="$pid" "$DIR/web.log" 2>/dev/null | grep -q -m1 "status=503" || exit 0
+    (cd "$ROOT" && timeout 30 dotnet dotnet-stack report -p "$pid") >"$DIR/stall-stacks.txt" 2>&1
+    psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres bench -c "select pid, state, wait_event_type,
+      wait_event, now() - xact_start as in_transaction, now() - state_change as in_state,
+      left(regexp_replace(query, '\s+', ' ', 'g'), 100) as query
+      from pg_stat_activity where datname = 'bench' order by xact_start" >"$DIR/stall-postgres.txt" 2>&1
   ) &
   BENCH_PIDS+=($!)
 }

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
@@ -84,13 +85,7 @@ public static class Navigation
     /// waited 30 s at an address that already matched.
     /// </summary>
     public static Task ShouldBeAt(this IPage page, string path) =>
-        Assertions
-            .Expect(page)
-            .ToHaveURLAsync(
-                new System.Text.RegularExpressions.Regex(
-                    System.Text.RegularExpressions.Regex.Escape(path) + "$"
-                )
-            );
+        Assertions.Expect(page).ToHaveURLAsync(new Regex(Regex.Escape(path) + "$"));
 
     /// <summary>
     /// Opens a mail's sign-in link, presses the button once the page's script has filled the code
@@ -105,10 +100,10 @@ public static class Navigation
         {
             await page.ShouldBeAt("/me");
         }
-        catch (PlaywrightException)
+        catch (PlaywrightException e)
         {
             Assert.Fail(
-                $"still at {page.Url} after signing in, showing: {await page.InnerTextAsync("main")}"
+                $"{e.Message.Split('\n')[0]}; the page shows: {await page.InnerTextAsync("main")}"
             );
         }
     }
