@@ -87,7 +87,7 @@ public sealed class BackupTests : IAsyncLifetime
                 new Withdrawal
                 {
                     Id = Withdrawal.IdOf("taro@example.jp"),
-                    WithdrawnAt = DateTimeOffset.UtcNow,
+                    WithdrawnAt = TestClock.RealNow,
                 }
             );
             session.Delete<Entrant>(Guid.Parse("00000000-0000-0000-0000-000000000003"));

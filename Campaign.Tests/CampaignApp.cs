@@ -46,7 +46,11 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     public SendGridStub SendGrid { get; } = new();
 
-    public TestClock Clock { get; } = new();
+    /// <summary>
+    /// The app's clock. Until a test names its instant (<see cref="TestClock.At"/>) it reads the
+    /// real time, which the cookie container of the test's clients judges cookies by.
+    /// </summary>
+    public TestClock Clock { get; } = new(TestClock.RealNow);
 
     /// <summary>Another host of the app, with some settings changed; not started until used.</summary>
     public static CampaignApp With(Dictionary<string, string> overrides) => new(overrides);
@@ -86,7 +90,7 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     /// <summary>
     /// Every test starts from empty tables, a Redis without sessions or counters, no mail and the
-    /// real time. The Redis database is shared by every host made with <see cref="With"/>: a test
+    /// clock at the real time. The Redis database is shared by every host made with <see cref="With"/>: a test
     /// class whose hosts sign in runs in this collection, so that no reset meets it halfway.
     /// </summary>
     public async Task ResetAsync()
@@ -94,24 +98,36 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
         await Store.Advanced.ResetAllData();
         await ForgetRedisKeysButTheDataProtectionKeys();
         SendGrid.Reset();
-        Clock.Offset = TimeSpan.Zero;
+        Clock.At(TestClock.RealNow);
     }
 
     public IDocumentSession Session() => Store.LightweightSession();
 
+    /// <summary>
+    /// The clock's photo sweep once every upload signature issued so far has expired: what an
+    /// erasure leaves on record (<see cref="Campaign.Features.Photos.PhotoErasure"/>) until then
+    /// is gone after it.
+    /// </summary>
+    public async Task SweepPhotosAfterTheLastSignature()
+    {
+        Clock.Advance(
+            Campaign.Features.Photos.PhotoRules.SignatureLifetime + TimeSpan.FromMinutes(2)
+        );
+        await ActivatorUtilities
+            .CreateInstance<Campaign.Features.Photos.SweepPhotoUploads>(Services)
+            .Invoke();
+    }
+
     /// <summary>A confirmed entrant, and a client signed in as them.</summary>
     public async Task<(HttpClient Client, Guid EntrantId)> SignedIn(string email)
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = Clock.GetUtcNow();
         var entrant = Campaign.Features.Entering.Entrant.Enter(
             new(email, "写真 太郎", "ja", false),
             now
         );
         entrant.Confirm(now);
-        var (token, stored) = Campaign.Features.SignIn.SignInToken.Issue(
-            entrant.Id,
-            Clock.GetUtcNow()
-        );
+        var (token, stored) = Campaign.Features.SignIn.SignInToken.Issue(entrant.Id, now);
         await using (var session = Session())
         {
             session.Insert(entrant);

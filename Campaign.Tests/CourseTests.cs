@@ -116,6 +116,23 @@ public sealed partial class CourseTests
         );
     }
 
+    [Fact]
+    public void The_course_names_every_job_of_the_clock_and_no_other()
+    {
+        var step7 = Course[Course.IndexOf("## STEP 7")..Course.IndexOf("## STEP 8")];
+        var table = step7[
+            step7.IndexOf("### clock が何をいつするか")..step7.IndexOf(
+                "### clock dyno と Heroku Scheduler"
+            )
+        ];
+        var named = ClockJobRow().Matches(table).Select(m => m.Groups[1].Value);
+
+        Assert.Equal(Campaign.Clock.Schedule.Jobs.Select(j => j.Name), named);
+    }
+
+    [GeneratedRegex(@"^\| `([A-Za-z]+)` \|", RegexOptions.Multiline)]
+    private static partial Regex ClockJobRow();
+
     // `Campaign/...`, `bin/...`, `docs/...`, `bench/...` and root files, as the documents write them.
     [GeneratedRegex(
         @"`((?:Campaign|Campaign\.Tests|bin|docs|bench)/[A-Za-z0-9_./-]+|Procfile|app\.json|package\.json|Campaign\.slnx|Directory\.Packages\.props)`"

@@ -9,6 +9,14 @@ namespace Campaign.Tests;
 /// </summary>
 public sealed class PublishedApp : IDisposable
 {
+    static readonly string[] MovedClock =
+    [
+        "LD_PRELOAD",
+        "FAKETIME",
+        "FAKETIME_DONT_FAKE_MONOTONIC",
+        "FAKETIME_FORCE_MONOTONIC_FIX",
+    ];
+
     readonly Process process;
     readonly StringBuilder output = new();
 
@@ -27,6 +35,11 @@ public sealed class PublishedApp : IDisposable
         start.Environment.Clear();
         start.Environment["PATH"] = Environment.GetEnvironmentVariable("PATH");
         start.Environment["HOME"] = Environment.GetEnvironmentVariable("HOME");
+        // The machine's clock, as bin/test's moved-clock pass sets it for every process (a dyno's
+        // clock is the machine's too, not a config var).
+        foreach (var name in MovedClock)
+            if (Environment.GetEnvironmentVariable(name) is { } value)
+                start.Environment[name] = value;
         foreach (var (name, value) in environment)
             start.Environment[name] = value;
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using Marten;
 using Npgsql;
 
 namespace Campaign.Tests;
@@ -154,6 +155,79 @@ public sealed class PublishedAppTests : IAsyncLifetime
         Assert.Equal(0, await clock.WaitForExit(TimeSpan.FromSeconds(25)));
     }
 
+    [Fact]
+    public async Task Each_job_of_the_schedule_runs_in_the_clocks_own_container_in_Production()
+    {
+        await ReleasePhase();
+        // Something for each job to do. The published processes judge time by the machine's
+        // clock: what the test writes is placed from it.
+        var now = TestClock.RealNow;
+        await WriteUnsentMail("clock.run@example.jp");
+        await WriteConfirmedEntrantWhoWantsCampaignMail("night.owl@example.jp");
+        await using (var store = Store())
+        await using (var session = store.LightweightSession())
+        {
+            var forgotten = Campaign.Features.Entering.Entrant.Enter(
+                new("forgotten@example.jp", "未確認", "ja", false),
+                now - TimeSpan.FromDays(8)
+            );
+            session.Insert(forgotten);
+            session.Insert(
+                new Campaign.Features.Photos.PhotoUpload
+                {
+                    Id = "photos/never-attached.png",
+                    ContentType = "image/png",
+                    CreatedAt = now - TimeSpan.FromHours(2),
+                    ExpiresAt = now - TimeSpan.FromHours(1),
+                }
+            );
+            await session.SaveChangesAsync();
+        }
+        var production = TestServices.Heroku("run.1", schema, sendGrid.Url);
+        // Tonight's send time is always past, whatever the hour of the run.
+        production["NIGHTLY_MAIL_AT"] = "00:00";
+
+        var outputs = new List<string>();
+        foreach (var job in Campaign.Clock.Schedule.Jobs.Select(j => j.Name))
+        {
+            using var run = new PublishedApp(production, "clock", "run", job);
+            Assert.True(await run.WaitForExit(Patience) == 0, run.Output);
+            Assert.Contains($"Campaign.Clock.ClockJob: clock job={job} ran", run.Output);
+            Assert.Contains("Hosting environment: Production", run.Output);
+            outputs.Add(run.Output);
+        }
+        using var unknown = new PublishedApp(production, "clock", "run", "Backup");
+
+        // What each job did, in the clock's container: the reminder written, the mail the fast
+        // path left sent, the stale upload's record gone, the unconfirmed entry of 8 days ago gone.
+        Assert.Equal(2, await unknown.WaitForExit(Patience));
+        Assert.Contains(
+            "NAME one of: NightlyMailJob, SweepOutbox, SweepPhotoUploads, PurgeExpiredData",
+            unknown.Output
+        );
+        Assert.Single(sendGrid.MailsTo("clock.run@example.jp"));
+        await using var query = Store().QuerySession();
+        Assert.Equal(
+            ["night.owl@example.jp"],
+            await query
+                .Query<Campaign.Mail.OutboxMessage>()
+                .Where(m => m.Kind == Campaign.Mail.MailKind.Campaign)
+                .Select(m => m.To)
+                .ToListAsync()
+        );
+        Assert.Equal(0, await query.Query<Campaign.Features.Photos.PhotoUpload>().CountAsync());
+        Assert.Equal(
+            ["clock.run@example.jp", "night.owl@example.jp"],
+            (
+                await query
+                    .Query<Campaign.Features.Entering.Entrant>()
+                    .Select(e => e.Email)
+                    .ToListAsync()
+            ).Order()
+        );
+        Assert.Contains("pending_entrants=1", outputs[3]);
+    }
+
     /// <summary>The app's documents in this test's schema, as the app stores them.</summary>
     Marten.DocumentStore Store() =>
         Marten.DocumentStore.For(options =>
@@ -169,6 +243,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
             options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
             Campaign.Features.Entering.Entrant.Configure(options);
             Campaign.Mail.OutboxMessage.Configure(options);
+            Campaign.Features.Photos.PhotoUpload.Configure(options);
         });
 
     Task ReleasePhase() => PublishedApp.ReleasePhase(HerokuEnvironment("release.1"));
@@ -178,7 +253,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
     {
         await using var store = Store();
         await using var session = store.LightweightSession();
-        var then = DateTimeOffset.UtcNow.AddMinutes(-5);
+        var then = TestClock.RealNow.AddMinutes(-5);
         var entrant = Campaign.Features.Entering.Entrant.Enter(
             new(to, "取り残し", "ja", false),
             then
@@ -245,9 +320,9 @@ public sealed class PublishedAppTests : IAsyncLifetime
         await using var store = Store();
         var entrant = Campaign.Features.Entering.Entrant.Enter(
             new(email, "夜更かし", "ja", true),
-            DateTimeOffset.UtcNow
+            TestClock.RealNow
         );
-        entrant.Confirm(DateTimeOffset.UtcNow);
+        entrant.Confirm(TestClock.RealNow);
         await using var session = store.LightweightSession();
         session.Insert(entrant);
         await session.SaveChangesAsync();

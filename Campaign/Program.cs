@@ -30,11 +30,22 @@ if (role == AppRole.Clock)
     // from ASPNETCORE_ENVIRONMENT like the web process, so one config var sets both.
     var clockConfiguration = new ConfigurationManager();
     clockConfiguration.AddEnvironmentVariables("ASPNETCORE_");
+    // `clock run NAME` runs one job now, in this same container (a one-off dyno).
+    var runOnce = args is ["clock", "run", ..];
     var clock = Host.CreateApplicationBuilder(
-        new HostApplicationBuilderSettings { Args = args[1..], Configuration = clockConfiguration }
+        new HostApplicationBuilderSettings
+        {
+            Args = args[(runOnce ? 3 : 1)..],
+            Configuration = clockConfiguration,
+        }
     );
+    clock.ConfigureContainer(new DefaultServiceProviderFactory(ValidatedContainer));
     AddCampaignServices(clock);
     clock.Services.AddScheduler();
+    foreach (var job in Schedule.Jobs)
+        clock.Services.AddTransient(typeof(ClockJob<>).MakeGenericType(job));
+    if (runOnce)
+        return await ClockJobs.RunOnce(clock.Build(), args.ElementAtOrDefault(2));
     clock.Services.AddHostedService<ClockProcess>();
     var clockHost = clock.Build();
     clockHost.Services.UseScheduler(Schedule.Define);
@@ -43,6 +54,11 @@ if (role == AppRole.Clock)
 }
 
 var builder = WebApplication.CreateBuilder(args);
+builder.Host.UseDefaultServiceProvider(options =>
+{
+    options.ValidateOnBuild = ValidatedContainer.ValidateOnBuild;
+    options.ValidateScopes = ValidatedContainer.ValidateScopes;
+});
 var settings = AddCampaignServices(builder);
 
 // Heroku's router gives up on a request after 30 s (H12): answer 503 well before, and free the
@@ -145,6 +161,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             MailTemplate.Configure(options);
             UnsubscribeKey.Configure(options);
             PhotoUpload.Configure(options);
+            PhotoErasure.Configure(options);
             NightlyRun.Configure(options);
             Withdrawal.Configure(options);
             SignInLink.Configure(options);
@@ -154,6 +171,8 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     host.Services.AddQueue();
     host.Services.AddMail(settings);
     host.Services.AddSingleton<PhotoStorage>();
+    // The web role signs people in with it; the clock's retention purge ends their sessions.
+    host.Services.AddSingleton<RedisSessionStore>();
     host.Services.AddTransient<SweepPhotoUploads>();
     host.Services.AddTransient<PurgeExpiredData>();
     host.Services.AddSingleton<RunNightlyMail>();
@@ -163,4 +182,14 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     return settings;
 }
 
-public partial class Program;
+public partial class Program
+{
+    // Every role's container is checked when it is built, in every environment (not only in
+    // Development, the default): a service that one role cannot build fails at boot, not an hour
+    // later when a job first needs it.
+    static readonly ServiceProviderOptions ValidatedContainer = new()
+    {
+        ValidateOnBuild = true,
+        ValidateScopes = true,
+    };
+}

@@ -15,7 +15,7 @@ public sealed class OwnedTransactionTests(CampaignApp app) : IAsyncLifetime
     Task<OwnedTransaction> Begin() => OwnedTransaction.BeginAsync(app.Store, default);
 
     static Entrant NewEntrant(string email) =>
-        Entrant.Enter(new EntryInput(email, "応募者", "ja", false), DateTimeOffset.UtcNow);
+        Entrant.Enter(new EntryInput(email, "応募者", "ja", false), TestClock.RealNow);
 
     async Task<List<string>> Emails()
     {

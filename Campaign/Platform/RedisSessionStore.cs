@@ -122,7 +122,6 @@ public static class Sessions
         IHostEnvironment environment
     )
     {
-        services.AddSingleton<RedisSessionStore>();
         services
             .AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)
             .AddCookie(options =>

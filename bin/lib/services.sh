@@ -4,6 +4,7 @@
 # Sourced, not run. Needs ROOT set to the repository root.
 
 PG_BIN=/usr/lib/postgresql/15/bin
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 S3_BUCKET_NAME=campaign
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -89,13 +90,17 @@ recreate_database() {
   psql_admin "$1" "drop database if exists \"$2\" with (force)" && psql_admin "$1" "create database \"$2\""
 }
 
+# Redis and its client never run under a moved clock (bin/test's CAMPAIGN_TEST_CLOCK_AT): libfaketime
+# makes them hang, and Redis's expiries are relative anyway.
+redis_cli() { env -u LD_PRELOAD redis-cli "$@"; }
+
 # start_redis DIR PORT [TLS_PORT]: no persistence, like a cache; sessions survive a restart of the
 # app, not of this local Redis. With TLS_PORT it also speaks TLS there with a self-signed
 # certificate, as Heroku Redis does on rediss://.
 start_redis() {
   local dir=$1 port=$2 tls_port=${3:-} tls=()
   mkdir -p "$dir"
-  redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+  redis_cli -p "$port" ping >/dev/null 2>&1 && return 0
   if [ -n "$tls_port" ]; then
     [ -f "$dir/tls.crt" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
       -keyout "$dir/tls.key" -out "$dir/tls.crt" >/dev/null 2>&1 || die "openssl could not make a certificate"
@@ -103,15 +108,15 @@ start_redis() {
   fi
   # As Heroku Redis mini: 25 MB. volatile-ttl evicts the keys closest to expiry first (rate-limit
   # counters before sessions) and never the data-protection keys, which have no TTL.
-  redis-server --bind 127.0.0.1 --port "$port" "${tls[@]}" --save '' --appendonly no --daemonize yes \
+  env -u LD_PRELOAD redis-server --bind 127.0.0.1 --port "$port" "${tls[@]}" --save '' --appendonly no --daemonize yes \
     --maxmemory 25mb --maxmemory-policy volatile-ttl \
     --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null \
     || die "Redis did not start on port $port"
-  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  for _ in $(seq 50); do redis_cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
   die "Redis did not answer on port $port"
 }
 
-stop_redis() { redis-cli -p "$1" shutdown nosave >/dev/null 2>&1 || true; }
+stop_redis() { redis_cli -p "$1" shutdown nosave >/dev/null 2>&1 || true; }
 
 # start_s3 DIR PORT: s3rver with the bucket and its CORS rule (browser uploads) configured.
 start_s3() {

@@ -57,6 +57,28 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
         return (string)signed["key"]!;
     }
 
+    /// <summary>The time by the bucket's own clock: the stamp of an object written now.</summary>
+    async Task<DateTimeOffset> BucketNow()
+    {
+        var s3 = app.Services.GetRequiredService<Amazon.S3.IAmazonS3>();
+        var settings = app.Services.GetRequiredService<Campaign.Platform.Settings>();
+        var key = $"clock-probe/{Guid.NewGuid():N}";
+        await s3.PutObjectAsync(
+            new Amazon.S3.Model.PutObjectRequest
+            {
+                BucketName = settings.S3.Bucket,
+                Key = key,
+                ContentBody = "now",
+                UseChunkEncoding = false,
+            }
+        );
+        var stamped = (
+            await app.Services.GetRequiredService<PhotoStorage>().Describe(key, default)
+        )!;
+        await s3.DeleteObjectAsync(settings.S3.Bucket, key);
+        return new DateTimeOffset(stamped.LastModified!.Value.ToUniversalTime(), TimeSpan.Zero);
+    }
+
     async Task<bool> Exists(string key) =>
         await app.Services.GetRequiredService<PhotoStorage>().Describe(key, default) is not null;
 
@@ -190,7 +212,10 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
     public async Task An_upload_made_after_its_signature_expired_is_refused()
     {
         var (client, _) = await app.SignedIn("photo@example.jp");
-        app.Clock.Offset = -TimeSpan.FromMinutes(10); // signed ten minutes ago, for five minutes
+        // Signed ten minutes ago, for five minutes. S3 stamps the upload by its own clock (s3rver:
+        // the file's time, which no moved clock of a test run changes): the app's clock is placed
+        // from what the bucket reads now.
+        app.Clock.At(await BucketNow() - TimeSpan.FromMinutes(10));
         var signed = await Sign(client);
 
         await Upload(signed, Images.Png); // s3rver does not enforce the policy's expiry
@@ -266,5 +291,61 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
         Assert.False(await Exists((string)abandoned["key"]!));
         await using var session = app.Store.QuerySession();
         Assert.Equal(0, await session.Query<PhotoUpload>().CountAsync());
+    }
+
+    [Fact]
+    public async Task Withdrawing_while_S3_fails_finishes_and_the_clock_deletes_the_photo_and_a_late_upload()
+    {
+        var (client, entrantId) = await app.SignedIn("photo@example.jp");
+        var photo = await AddPhoto(client);
+        var late = await Sign(client); // signed before withdrawing, uploaded after
+        // Another dyno of the app, on the same database and Redis, whose way to S3 fails: nothing
+        // listens where it looks for the bucket.
+        await using var s3Down = CampaignApp.With(
+            new() { ["DATABASE_SCHEMA"] = app.Schema, ["S3_ENDPOINT"] = "http://127.0.0.1:9" }
+        );
+        var (token, stored) = Campaign.Features.SignIn.SignInToken.Issue(
+            entrantId,
+            s3Down.Clock.GetUtcNow()
+        );
+        await using (var session = app.Session())
+        {
+            session.Insert(stored);
+            await session.SaveChangesAsync();
+        }
+        using var there = s3Down.CreateClient();
+        Assert.Equal(HttpStatusCode.NoContent, (await there.SignIn(token)).StatusCode);
+
+        var withdrawn = await there.DeleteAsync("/api/v1/me");
+
+        // Done for the person: gone and signed out everywhere. The object is still there, as S3
+        // failed, and what is left to delete is on record.
+        Assert.Equal(HttpStatusCode.NoContent, withdrawn.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/api/v1/me")).StatusCode);
+        Assert.True(await Exists(photo));
+        var erasure = await Erasure(entrantId);
+        Assert.NotNull(erasure);
+        Assert.True(erasure.Until >= app.Clock.GetUtcNow() + PhotoRules.SignatureLifetime);
+
+        // The upload signed before the withdrawal lands after it (s3rver does not even enforce
+        // the policy's expiry). The clock's sweep, with S3 back, deletes both, and keeps the record
+        // while a signature of theirs may still bring an object back.
+        await Upload(late, Images.Png);
+        await ActivatorUtilities.CreateInstance<SweepPhotoUploads>(app.Services).Invoke();
+        Assert.False(await Exists(photo));
+        Assert.False(await Exists((string)late["key"]!));
+        Assert.NotNull(await Erasure(entrantId));
+
+        await Upload(late, Images.Png);
+        app.Clock.At(erasure.Until + TimeSpan.FromSeconds(1));
+        await ActivatorUtilities.CreateInstance<SweepPhotoUploads>(app.Services).Invoke();
+        Assert.False(await Exists((string)late["key"]!));
+        Assert.Null(await Erasure(entrantId));
+    }
+
+    async Task<PhotoErasure?> Erasure(Guid entrantId)
+    {
+        await using var session = app.Store.QuerySession();
+        return await session.LoadAsync<PhotoErasure>(PhotoRules.PrefixOf(entrantId));
     }
 }

@@ -31,7 +31,7 @@ public sealed class RetentionTests : IAsyncLifetime
 
     PurgeExpiredData Purge => app.Services.GetRequiredService<PurgeExpiredData>();
 
-    void At(DateTimeOffset instant) => app.Clock.Offset = instant - TimeProvider.System.GetUtcNow();
+    void At(DateTimeOffset instant) => app.Clock.At(instant);
 
     async Task<Entrant> Stored(
         string email,
@@ -90,6 +90,8 @@ public sealed class RetentionTests : IAsyncLifetime
             ["confirmed@example.jp", "signing-in@example.jp", "young@example.jp"],
             await Left()
         );
+        Assert.Equal(["PostgreSQL mt_doc_photoerasure"], await Traces.Of(app, old.Id, old.Email));
+        await app.SweepPhotosAfterTheLastSignature();
         Assert.Empty(await Traces.Of(app, old.Id, old.Email));
     }
 
@@ -125,6 +127,11 @@ public sealed class RetentionTests : IAsyncLifetime
         var expected = new PurgeExpiredData.Summary(true, 0, 2, 1, 1, 1);
         Assert.Equal((expected, expected), (dryRun, summary));
         Assert.Empty(await Left());
+        Assert.Equal(
+            ["PostgreSQL mt_doc_photoerasure"],
+            await Traces.Of(app, id, "photo@example.jp")
+        );
+        await app.SweepPhotosAfterTheLastSignature();
         Assert.Empty(await Traces.Of(app, id, "photo@example.jp"));
         Assert.Empty(await Traces.Of(app, other.Id, other.Email));
         Assert.StartsWith($"entrants/{id:N}/", key);

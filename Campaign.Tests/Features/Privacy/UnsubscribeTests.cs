@@ -13,9 +13,16 @@ namespace Campaign.Tests.Features.Privacy;
 [Collection(nameof(CampaignApp))]
 public sealed class UnsubscribeTests(CampaignApp app) : IAsyncLifetime
 {
+    // 20:00 in Tokyo on the night of these tests, its send time: the app's clock runs from there,
+    // so that a reminder is still due when a test sweeps the outbox, whatever the date of the run.
+    static readonly DateTimeOffset SendTime = DateTimeOffset.Parse("2026-12-01T11:00:00Z");
     static readonly DateOnly Night = new(2026, 12, 1);
 
-    public Task InitializeAsync() => app.ResetAsync();
+    public async Task InitializeAsync()
+    {
+        await app.ResetAsync();
+        app.Clock.At(SendTime);
+    }
 
     public Task DisposeAsync() => Task.CompletedTask;
 
@@ -23,7 +30,7 @@ public sealed class UnsubscribeTests(CampaignApp app) : IAsyncLifetime
 
     async Task<(Entrant Entrant, string Link)> RemindedEntrant()
     {
-        var now = DateTimeOffset.Parse("2026-11-30T03:00:00Z");
+        var now = SendTime - TimeSpan.FromHours(32);
         var entrant = Entrant.Enter(
             new EntryInput("news@example.jp", "お知らせ 希望", "ja", true),
             now
@@ -85,7 +92,16 @@ public sealed class UnsubscribeTests(CampaignApp app) : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.False(await WantsCampaignMail(entrant.Id));
+        // Not sent, and for the unsubscribe: the reminder was due and is dropped for it.
         Assert.Empty(app.SendGrid.Requests);
+        await using var session = app.Store.QuerySession();
+        var reminder = await session
+            .Query<OutboxMessage>()
+            .SingleAsync(m => m.Kind == MailKind.Campaign);
+        Assert.Equal(
+            (OutboxStatus.Dropped, "entrant no longer qualifies"),
+            (reminder.Status, reminder.LastError)
+        );
     }
 
     [Fact]

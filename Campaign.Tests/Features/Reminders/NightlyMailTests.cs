@@ -13,9 +13,20 @@ namespace Campaign.Tests.Features.Reminders;
 [Collection(nameof(CampaignApp))]
 public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
 {
+    // The instant of these tests: 20:00 in Tokyo on 1 December 2026, that night's send time. Each
+    // test runs the app's clock from there (or from an instant it names), so that the reminders
+    // it writes are judged by the night they were written for, whatever the date of the run.
+    static readonly DateTimeOffset SendTime = DateTimeOffset.Parse("2026-12-01T11:00:00Z");
     static readonly DateOnly Night = new(2026, 12, 1);
 
-    public Task InitializeAsync() => app.ResetAsync();
+    // Entrants confirmed the day before.
+    static readonly DateTimeOffset Entered = SendTime - TimeSpan.FromHours(32);
+
+    public async Task InitializeAsync()
+    {
+        await app.ResetAsync();
+        app.Clock.At(SendTime);
+    }
 
     public Task DisposeAsync() => Task.CompletedTask;
 
@@ -23,12 +34,11 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
 
     RunNightlyMail Runner => ActivatorUtilities.CreateInstance<RunNightlyMail>(app.Services);
 
-    void At(string instant) =>
-        app.Clock.Offset = DateTimeOffset.Parse(instant) - TimeProvider.System.GetUtcNow();
+    void At(string instant) => app.Clock.At(DateTimeOffset.Parse(instant));
 
     async Task<List<Entrant>> Entrants(int count, Action<Entrant>? shape = null)
     {
-        var now = DateTimeOffset.Parse("2026-11-30T03:00:00Z");
+        var now = Entered;
         var entrants = Enumerable
             .Range(0, count)
             .Select(i =>
@@ -84,7 +94,7 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
         var reminded = await Entrants(1);
         await Entrants(1, e => e.Status = EntrantStatus.Pending);
         await Entrants(1, e => e.CampaignMail = false);
-        await Entrants(1, e => e.Photo = new Photo("k", "image/png", 1, DateTimeOffset.UtcNow));
+        await Entrants(1, e => e.Photo = new Photo("k", "image/png", 1, Entered));
         // Stored before the address rules (or restored from an old file): never put in a batch.
         await Entrants(1, e => e.Email = "taro..yamada@docomo.ne.jp");
 
@@ -216,6 +226,7 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
         await using var withOperator = CampaignApp.With(
             new() { ["OPERATOR_EMAIL"] = "ops@example.jp", ["DATABASE_SCHEMA"] = app.Schema }
         );
+        withOperator.Clock.At(SendTime);
         await Entrants(3);
         var runner = ActivatorUtilities.CreateInstance<RunNightlyMail>(withOperator.Services);
 
@@ -282,7 +293,7 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
     [Fact]
     public async Task One_request_as_SendGrid_receives_it()
     {
-        var now = DateTimeOffset.Parse("2026-11-30T03:00:00Z");
+        var now = Entered;
         var entrants = new[] { ("hanako@example.jp", "山田 花子"), ("ken@example.jp", "佐藤 <健>") }
             .Select(
                 (e, i) =>

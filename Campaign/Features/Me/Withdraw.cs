@@ -107,19 +107,23 @@ public static class Withdraw
                     WithdrawnAt = clock.GetUtcNow(),
                 }
             );
-        await Erase([entrantId], session, sessions, storage, cancellationToken);
+        await Erase([entrantId], session, sessions, storage, clock.GetUtcNow(), cancellationToken);
     }
 
     /// <summary>
     /// Everything of these entrants, wherever it is: their documents, sign-in tokens, signed uploads
-    /// and mail (sent or not) in one transaction, then their sessions on every device and every
-    /// object under their prefixes in the bucket. Withdrawing and the retention purge both end here.
+    /// and mail (sent or not) in one transaction, with a record of each prefix still to delete in
+    /// the bucket (<see cref="PhotoErasure"/>); then their sessions on every device, and a first
+    /// try at their objects. Whatever S3 does then (an error, a time-out), the erasure is done for
+    /// the person and the clock finishes the bucket. Withdrawing and the retention purge both end
+    /// here.
     /// </summary>
     public static async Task Erase(
         Guid[] ids,
         IDocumentSession session,
         RedisSessionStore sessions,
         PhotoStorage storage,
+        DateTimeOffset now,
         CancellationToken cancellationToken
     )
     {
@@ -128,16 +132,12 @@ public static class Withdraw
         session.DeleteWhere<SignInToken>(t => ids.Contains(t.EntrantId));
         // A relay holding one of their mails right now finds no entrant and drops it.
         session.DeleteWhere<OutboxMessage>(m => ids.Contains(m.EntrantId));
+        session.Store(ids.Select(id => PhotoErasure.Of(id, now)).ToArray());
         await session.SaveChangesAsync(cancellationToken);
         await Task.WhenAll(ids.Select(sessions.EndAll));
-        await Parallel.ForEachAsync(
-            ids,
-            new ParallelOptions
-            {
-                MaxDegreeOfParallelism = 8,
-                CancellationToken = cancellationToken,
-            },
-            (id, token) => new ValueTask(storage.DeletePrefix(PhotoRules.PrefixOf(id), token))
-        );
+        // Not with the request's token: a closed tab must not stop it halfway. Bounded, as the
+        // clock tries again anyway.
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await storage.TryDeletePrefixes(ids.Select(PhotoRules.PrefixOf), "erasure", patience.Token);
     }
 }

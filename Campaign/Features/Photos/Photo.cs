@@ -63,3 +63,33 @@ public static class PhotoRules
             _ => false,
         };
 }
+
+/// <summary>
+/// What is still to delete from the bucket for an entrant who is gone (withdrawn or purged): their
+/// whole prefix. Written in the transaction that erases them, so it survives an S3 fault or a
+/// closed tab; the clock's photo sweep deletes the prefix again until <see cref="Until"/> has
+/// passed (an upload signed just before the erasure can still land until its signature expires),
+/// then the record itself.
+/// </summary>
+public sealed class PhotoErasure
+{
+    /// <summary>The entrant's prefix in the bucket.</summary>
+    public required string Id { get; set; }
+
+    /// <summary>When every upload signature the entrant could have been issued has expired.</summary>
+    public DateTimeOffset Until { get; set; }
+
+    public int Attempts { get; set; }
+    public string? LastError { get; set; }
+
+    public static PhotoErasure Of(Guid entrantId, DateTimeOffset now) =>
+        new()
+        {
+            Id = PhotoRules.PrefixOf(entrantId),
+            // A signature issued by a request that raced the erasure, and the S3 clock's skew.
+            Until = now + PhotoRules.SignatureLifetime + TimeSpan.FromMinutes(1),
+        };
+
+    public static void Configure(StoreOptions options) =>
+        options.Schema.For<PhotoErasure>().Duplicate(x => x.Until, pgType: "timestamptz");
+}

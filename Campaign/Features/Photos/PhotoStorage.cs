@@ -1,3 +1,4 @@
+using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Campaign.Platform;
@@ -9,7 +10,11 @@ namespace Campaign.Features.Photos;
 /// short-lived presigned GETs to show a photo (the bucket stays private), and the checks and
 /// deletions that follow. Photo bytes never pass through a dyno.
 /// </summary>
-public sealed class PhotoStorage(IAmazonS3 s3, Settings settings)
+public sealed partial class PhotoStorage(
+    IAmazonS3 s3,
+    Settings settings,
+    ILogger<PhotoStorage> logger
+)
 {
     public static readonly TimeSpan ViewLifetime = TimeSpan.FromMinutes(15);
 
@@ -111,6 +116,52 @@ public sealed class PhotoStorage(IAmazonS3 s3, Settings settings)
 
     public Task Delete(string key, CancellationToken cancellationToken = default) =>
         s3.DeleteObjectAsync(Bucket, key, cancellationToken);
+
+    /// <summary>
+    /// Deletes every object under each prefix, as far as S3 lets it: a fault is logged (never the
+    /// keys, which name entrants), not thrown. True when every prefix is empty now.
+    /// </summary>
+    public async Task<bool> TryDeletePrefixes(
+        IEnumerable<string> prefixes,
+        string purpose,
+        CancellationToken cancellationToken
+    )
+    {
+        var failed = 0;
+        await Parallel.ForEachAsync(
+            prefixes,
+            new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            async (prefix, _) =>
+            {
+                try
+                {
+                    await DeletePrefix(prefix, cancellationToken);
+                }
+                catch (Exception e) when (IsFault(e))
+                {
+                    Interlocked.Increment(ref failed);
+                    LogDeferred(logger, purpose, e.GetType().Name);
+                }
+            }
+        );
+        return failed == 0;
+    }
+
+    /// <summary>What S3 (or the way to it) can throw: an error answer, the network, a time-out.</summary>
+    public static bool IsFault(Exception e) =>
+        e
+            is AmazonServiceException
+                or HttpRequestException
+                or IOException
+                or OperationCanceledException
+                or TimeoutException
+        || e.InnerException is { } inner && IsFault(inner);
+
+    [LoggerMessage(
+        Level = LogLevel.Warning,
+        Message = "photo deletion deferred purpose={Purpose} error={Error}: the clock's photo sweep tries again"
+    )]
+    static partial void LogDeferred(ILogger logger, string purpose, string error);
 
     /// <summary>Deletes every object under the prefix (an entrant's all).</summary>
     public async Task DeletePrefix(string prefix, CancellationToken cancellationToken = default)

@@ -4,8 +4,10 @@ using Marten;
 namespace Campaign.Features.Photos;
 
 /// <summary>
-/// Uploads that were signed but never attached (a closed tab, a refused file) leave an object
-/// behind. The clock deletes them once nobody can attach them any more.
+/// The bucket's clean-up, every ten minutes on the clock. Uploads that were signed but never
+/// attached (a closed tab, a refused file) leave an object behind: deleted once nobody can attach
+/// them any more. Entrants who are gone leave a <see cref="PhotoErasure"/>: their prefix is deleted
+/// again until no signature of theirs can bring an object back, whatever S3 did meanwhile.
 /// </summary>
 public sealed class SweepPhotoUploads(
     IDocumentStore store,
@@ -14,14 +16,22 @@ public sealed class SweepPhotoUploads(
     ILogger<SweepPhotoUploads> logger
 ) : IInvocable
 {
+    const int Batch = 500;
+
     public async Task Invoke()
+    {
+        await SweepUnattached();
+        await SweepErasures();
+    }
+
+    async Task SweepUnattached()
     {
         var before = clock.GetUtcNow() - PhotoRules.AttachGrace;
         await using var session = store.LightweightSession();
         var stale = await session
             .Query<PhotoUpload>()
             .Where(u => u.ExpiresAt < before)
-            .Take(500)
+            .Take(Batch)
             .ToListAsync();
         foreach (var upload in stale)
         {
@@ -31,5 +41,46 @@ public sealed class SweepPhotoUploads(
         await session.SaveChangesAsync();
         if (stale.Count > 0)
             logger.LogInformation("photo upload sweep deleted={Deleted}", stale.Count);
+    }
+
+    async Task SweepErasures()
+    {
+        await using var session = store.LightweightSession();
+        var erasures = await session
+            .Query<PhotoErasure>()
+            .OrderBy(e => e.Until)
+            .Take(Batch)
+            .ToListAsync();
+        if (erasures.Count == 0)
+            return;
+        var (done, waiting) = (0, 0);
+        foreach (var erasure in erasures)
+        {
+            // Read before the deletion: an upload that lands after it was signed before this time.
+            var now = clock.GetUtcNow();
+            if (await storage.TryDeletePrefixes([erasure.Id], "erasure sweep", default))
+            {
+                if (now > erasure.Until)
+                {
+                    session.Delete(erasure);
+                    done++;
+                }
+                else
+                    waiting++;
+            }
+            else
+            {
+                erasure.Attempts++;
+                erasure.LastError = "S3 failed";
+                session.Update(erasure);
+            }
+        }
+        await session.SaveChangesAsync();
+        logger.LogInformation(
+            "photo erasure sweep done={Done} waiting_for_signatures={Waiting} failed={Failed}",
+            done,
+            waiting,
+            erasures.Count - done - waiting
+        );
     }
 }

@@ -100,7 +100,7 @@ public sealed partial class PurgeExpiredData(
                 .ToListAsync(cancellationToken);
             var expired = ids.Except(signingIn).ToArray();
             if (!dryRun && expired.Length > 0)
-                await Withdraw.Erase(expired, session, sessions, storage, cancellationToken);
+                await Withdraw.Erase(expired, session, sessions, storage, now, cancellationToken);
             purged += expired.Length;
         }
         return new Summary(false, purged, 0, 0, 0, 0);
@@ -132,7 +132,14 @@ public sealed partial class PurgeExpiredData(
                 .ToListAsync(cancellationToken);
             if (ids.Count == 0)
                 break;
-            await Withdraw.Erase([.. ids], session, sessions, storage, cancellationToken);
+            await Withdraw.Erase(
+                [.. ids],
+                session,
+                sessions,
+                storage,
+                clock.GetUtcNow(),
+                cancellationToken
+            );
         }
         // What no entrant holds any more: mail records and links left behind, and the withdrawal
         // tombstones (the backups made before this purge are deleted too: docs/ja/operations.md).
