@@ -118,12 +118,14 @@ start_redis() {
 
 stop_redis() { redis_cli -p "$1" shutdown nosave >/dev/null 2>&1 || true; }
 
-# start_s3 DIR PORT: s3rver with the bucket and its CORS rule (browser uploads) configured.
+# start_s3 DIR PORT: s3rver with the bucket and its CORS rule (browser uploads) configured. It runs
+# in a session of its own, as PostgreSQL and Redis do (they daemonise), so a Ctrl-C in the terminal
+# reaches only the script, which stops it after the processes that use it.
 start_s3() {
   local dir=$1 port=$2
   mkdir -p "$dir/data"
   curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1 && return 0
-  "$ROOT/node_modules/.bin/s3rver" -d "$dir/data" -a 127.0.0.1 -p "$port" --silent \
+  setsid "$ROOT/node_modules/.bin/s3rver" -d "$dir/data" -a 127.0.0.1 -p "$port" --silent \
     --configure-bucket "$S3_BUCKET_NAME" "$ROOT/bin/lib/s3-cors.xml" >"$dir/s3rver.log" 2>&1 &
   echo $! >"$dir/s3rver.pid"
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -131,7 +133,12 @@ start_s3() {
   die "s3rver did not answer on port $port"
 }
 
-stop_s3() { [ -f "$1/s3rver.pid" ] && kill "$(cat "$1/s3rver.pid")" 2>/dev/null; rm -f "$1/s3rver.pid"; }
+# stop_s3 DIR: succeeds also when s3rver has already ended (a failing kill would end a caller that
+# runs under set -e before it stops Redis and PostgreSQL).
+stop_s3() {
+  [ -f "$1/s3rver.pid" ] && kill "$(cat "$1/s3rver.pid")" 2>/dev/null || true
+  rm -f "$1/s3rver.pid"
+}
 
 # The exact command Heroku's .NET buildpack runs; PublishDir may be overridden. The folder is
 # emptied first, as the buildpack's is always new: publishing copies a dependency only when it is
