@@ -12,7 +12,8 @@ namespace Campaign.Tests;
 
 /// <summary>
 /// SendGrid's v3 mail API cannot run here, so this local HTTP server stands in for it: it records
-/// every request and answers 202 with an <c>X-Message-Id</c>, or whatever status a test queues.
+/// every request and answers 202 with an <c>X-Message-Id</c>, or whatever status a test queues, or
+/// the same status to every request while it is down (<see cref="Outage"/>).
 /// </summary>
 public sealed class SendGridStub : IAsyncDisposable
 {
@@ -25,8 +26,15 @@ public sealed class SendGridStub : IAsyncDisposable
     /// <summary>Every recipient of every request (a batched request has up to 1000), in order.</summary>
     public IReadOnlyList<Mail> Mails => [.. Requests.SelectMany(r => r.Mails)];
 
+    /// <summary>The recipients of the requests answered 202: the mail SendGrid took and would deliver.</summary>
+    public IReadOnlyList<Mail> Delivered =>
+        [.. Requests.Where(r => r.Status == 202).SelectMany(r => r.Mails)];
+
     public sealed record Received(JObject Body, string? Authorization)
     {
+        /// <summary>The status it was answered with; null until answered, and for ever if the client gave up.</summary>
+        public int? Status { get; set; }
+
         public string Subject => (string)Body["subject"]!;
 
         public IEnumerable<Mail> Mails =>
@@ -78,7 +86,8 @@ public sealed class SendGridStub : IAsyncDisposable
                 var body = JObject.Parse(
                     await new StreamReader(http.Request.Body).ReadToEndAsync()
                 );
-                Requests.Enqueue(new Received(body, http.Request.Headers.Authorization));
+                var received = new Received(body, http.Request.Headers.Authorization);
+                Requests.Enqueue(received);
                 if (WhileSending is { } meanwhile)
                     await meanwhile();
                 var rejected =
@@ -86,8 +95,20 @@ public sealed class SendGridStub : IAsyncDisposable
                     && body["personalizations"]!.Any(p => (string)p["to"]![0]!["email"]! == bad);
                 var status =
                     rejected ? 400
+                    : Outage is { } down ? down
                     : statuses.TryDequeue(out var queued) ? queued
                     : 202;
+                if (status == NoAnswer)
+                {
+                    // Down without a word: the request hangs until the client gives up on it.
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, http.RequestAborted);
+                    }
+                    catch (OperationCanceledException) { }
+                    return;
+                }
+                received.Status = status;
                 if (status == 202)
                     http.Response.Headers["X-Message-Id"] = $"stub-{Guid.NewGuid():N}";
                 if (status == 429)
@@ -110,6 +131,15 @@ public sealed class SendGridStub : IAsyncDisposable
     /// <summary>Runs while a request is being answered: what happens elsewhere during a send.</summary>
     public Func<Task>? WhileSending { get; set; }
 
+    /// <summary>
+    /// While set, SendGrid is down: every request is answered with this status (5xx, 429, or 401
+    /// and 403 for a refused key), or with nothing at all (<see cref="NoAnswer"/>). Null: it is back.
+    /// </summary>
+    public int? Outage { get; set; }
+
+    /// <summary>As <see cref="Outage"/>: the request is never answered, and the client's time-out ends it.</summary>
+    public const int NoAnswer = 0;
+
     /// <summary>The next requests get these statuses, in order; then 202 again.</summary>
     public void Answer(params int[] next)
     {
@@ -123,6 +153,7 @@ public sealed class SendGridStub : IAsyncDisposable
         statuses.Clear();
         Rejects = null;
         WhileSending = null;
+        Outage = null;
     }
 
     public IReadOnlyList<Mail> MailsTo(string address) =>

@@ -17,6 +17,12 @@ namespace Campaign.Mail;
 /// recorded in one write. Mail of one template (a reminder, a sign-in link) goes up to 1000
 /// recipients per request. Delivery is at-least-once: each recipient's outbox id travels in
 /// SendGrid's <c>custom_args</c>.
+/// <para>
+/// When SendGrid is down, or refuses the key, a message waits longer after each failed attempt
+/// (<see cref="OutboxMessage.RetryDelay"/>) and leaves once SendGrid is back, unless it expired
+/// meanwhile: it is then dropped. Only a refusal of the mail itself (400 for its one address, 413)
+/// fails it for good.
+/// </para>
 /// </summary>
 public sealed partial class MailRelay(
     IDocumentStore store,
@@ -64,7 +70,8 @@ public sealed partial class MailRelay(
     /// The fast path: delivers a message this process has just written, together with any others
     /// waiting. The message was written with this process's lease (<see cref="ClaimForOwnQueue"/>),
     /// so no other relay takes it meanwhile and it is sent without another write; one whose lease
-    /// is running out is claimed again first, and skipped if another relay has it. It returns once
+    /// is running out is claimed again first, and skipped if another relay has it or has tried to
+    /// send it (it then waits for the sweep). It returns once
     /// the message has been handled, by this call or another.
     /// </summary>
     public async Task DeliverAsync(
@@ -93,7 +100,7 @@ public sealed partial class MailRelay(
                 if (expiring.Length > 0)
                     ours.AddRange(
                         await ClaimAsync(
-                            "select id from {0} where id = any(?) and status = 'Pending' and (claimed_until is null or claimed_until < ?) for update skip locked",
+                            "select id from {0} where id = any(?) and status = 'Pending' and (claimed_until is null or claimed_until < ?) and coalesce((data ->> 'attempts')::int, 0) = 0 for update skip locked",
                             [expiring, now + LeaseToSendWith],
                             cancellationToken
                         )
@@ -108,16 +115,21 @@ public sealed partial class MailRelay(
         }
     }
 
-    /// <summary>The safety net: delivers every message left unsent for a minute. Returns how many it handled.</summary>
+    /// <summary>
+    /// The safety net: delivers every message left unsent for a minute that no lease or wait holds,
+    /// at most once per sweep. Returns how many it handled.
+    /// </summary>
     public async Task<int> SweepAsync(CancellationToken cancellationToken = default)
     {
+        // Every round claims against the time the sweep began: a message that fails in one round
+        // waits past that time, so a later round never takes it again.
+        var start = clock.GetUtcNow();
         var handled = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
-            var now = clock.GetUtcNow();
             var batch = await ClaimAsync(
                 "select id from {0} where status = 'Pending' and created_at < ? and (claimed_until is null or claimed_until < ?) order by created_at limit ? for update skip locked",
-                [now - SweepAfter, now, SweepBatch],
+                [start - SweepAfter, start, SweepBatch],
                 cancellationToken
             );
             if (batch.Count == 0)
@@ -262,6 +274,7 @@ public sealed partial class MailRelay(
             e => e.Id
         );
         var deliver = new List<OutboxMessage>();
+        var dropped = 0;
         foreach (var message in claimed)
         {
             var reason = message switch
@@ -282,8 +295,11 @@ public sealed partial class MailRelay(
             {
                 message.Drop(reason);
                 LogDropped(logger, message.Id, reason);
+                dropped++;
             }
         }
+        if (dropped > 0)
+            metrics.Count("campaign.mails_dropped", dropped);
         return deliver;
     }
 
@@ -331,9 +347,10 @@ public sealed partial class MailRelay(
     void Failed(OutboxMessage[] messages, string error, bool permanent)
     {
         metrics.Count("campaign.mails_failed", messages.Length);
+        var now = clock.GetUtcNow();
         foreach (var message in messages)
         {
-            message.MarkFailedAttempt(error, permanent);
+            message.MarkFailedAttempt(error, permanent, now);
             LogFailed(logger, message.Id, message.Attempts, error, message.Status.ToString());
         }
     }
@@ -381,9 +398,19 @@ public sealed partial class MailRelay(
             await SendSplitting(messages[half..], body, cancellationToken);
             return;
         }
-        // 429 and 5xx were already retried by the resilience handler: try again at the next sweep.
-        // Any other 4xx will not get better by retrying.
-        Failed(messages, error, permanent: status is >= 400 and < 500 and not 429);
+        if (status is 401 or 403)
+        {
+            // The key or the account is refused: a revoked key, one without the Mail Send
+            // permission, the plan's credits spent, an unverified sender. Nothing is wrong with the
+            // mail and nothing improves until an operator acts, so they are told, by the log and a
+            // metric (not by mail: mail is what fails). The mail waits and is tried again.
+            LogKeyRefused(logger, status.Value, messages[0].Id, messages.Length);
+            metrics.Count("campaign.mail_auth_failed", messages.Length);
+        }
+        // 429, 5xx and network errors were already retried by the resilience handler; they, and a
+        // refused key, are tried again after a wait. 400 (down to this one address) and 413 refuse
+        // the mail itself, which no retry changes.
+        Failed(messages, error, permanent: status is 400 or 413);
     }
 
     async Task<(int? Status, string? ProviderId, string Error)> Post(
@@ -452,6 +479,12 @@ public sealed partial class MailRelay(
         string error,
         string status
     );
+
+    [LoggerMessage(
+        Level = LogLevel.Error,
+        Message = "SendGrid refused the key or the account status={Status} outbox_id={Id} count={Count}: check the API key and its Mail Send permission, the plan's credits and the verified sender; the mail waits and is retried"
+    )]
+    static partial void LogKeyRefused(ILogger logger, int status, Guid id, int count);
 
     [LoggerMessage(
         Level = LogLevel.Information,

@@ -10,19 +10,32 @@ public enum OutboxStatus
     /// <summary>Not sent on purpose: its entrant withdrew, or it expired (a sign-in link is useless after 30 minutes).</summary>
     Dropped,
 
-    /// <summary>The provider refused it for good (a 4xx other than 429), or it failed too many times.</summary>
+    /// <summary>
+    /// The provider refused the mail itself (400 for this one address, 413), its template is
+    /// missing, or it failed <see cref="OutboxMessage.MaxAttempts"/> times.
+    /// </summary>
     Failed,
 }
 
 /// <summary>
 /// A mail to send, written in the same transaction as the change that causes it, so no change is
 /// ever left without its mail and no mail goes out for a change that was rolled back. Relays claim a
-/// message with a short lease, send it outside any transaction, then record the outcome. The body
-/// and the recipient's values are erased once sent: they may hold a sign-in link.
+/// message with a short lease, send it outside any transaction, then record the outcome; one that
+/// failed waits before its next attempt (<see cref="MarkFailedAttempt"/>). The body and the
+/// recipient's values are erased once sent: they may hold a sign-in link.
 /// </summary>
 public sealed class OutboxMessage
 {
-    public const int MaxAttempts = 8;
+    /// <summary>
+    /// With the waits of <see cref="RetryDelay"/>, the last attempt comes over 12 hours after the
+    /// first: mail with an expiry (a sign-in link 30 minutes, a reminder 12 hours after its send
+    /// time) expires before an outage can use its attempts up. Only mail without one (to operators)
+    /// ever fails this way.
+    /// </summary>
+    public const int MaxAttempts = 30;
+
+    /// <summary>The longest wait between two attempts.</summary>
+    public static readonly TimeSpan MaxRetryDelay = TimeSpan.FromMinutes(30);
 
     public Guid Id { get; set; }
 
@@ -59,6 +72,11 @@ public sealed class OutboxMessage
     public DateTimeOffset? ExpiresAt { get; set; }
     public int Attempts { get; set; }
     public string? LastError { get; set; }
+
+    /// <summary>
+    /// No relay takes the message before this time: the lease of the relay that is sending it, or
+    /// the wait after a failed attempt. Null once sent, dropped or failed for good.
+    /// </summary>
     public DateTimeOffset? ClaimedUntil { get; set; }
     public DateTimeOffset? SentAt { get; set; }
     public string? ProviderMessageId { get; set; }
@@ -147,13 +165,34 @@ public sealed class OutboxMessage
         Headers = null;
     }
 
-    public void MarkFailedAttempt(string error, bool permanent)
+    /// <summary>
+    /// The wait after the <paramref name="attempts"/>-th failed attempt: 1, 2, 4, 8, 16 minutes,
+    /// then <see cref="MaxRetryDelay"/>. A short outage costs a few attempts, a long one one every
+    /// half hour, and the mail leaves at most half an hour after SendGrid is back.
+    /// </summary>
+    public static TimeSpan RetryDelay(int attempts)
+    {
+        var doubled = TimeSpan.FromMinutes(1 << Math.Clamp(attempts - 1, 0, 5));
+        return doubled < MaxRetryDelay ? doubled : MaxRetryDelay;
+    }
+
+    /// <summary>
+    /// Records a failed attempt. A permanent failure, or the last attempt, ends the message;
+    /// otherwise it waits <see cref="RetryDelay"/> (<see cref="ClaimedUntil"/>), but never past its
+    /// expiry: the first sweep after that drops it.
+    /// </summary>
+    public void MarkFailedAttempt(string error, bool permanent, DateTimeOffset now)
     {
         Attempts++;
         LastError = error;
-        ClaimedUntil = null;
         if (permanent || Attempts >= MaxAttempts)
+        {
             Status = OutboxStatus.Failed;
+            ClaimedUntil = null;
+            return;
+        }
+        var next = now + RetryDelay(Attempts);
+        ClaimedUntil = ExpiresAt is { } expiresAt && expiresAt < next ? expiresAt : next;
     }
 
     public void Drop(string reason)
