@@ -7,10 +7,10 @@ namespace Campaign.Tests;
 /// </summary>
 public static class MovedClock
 {
-    static readonly string Library =
-        Environment.GetEnvironmentVariable("CAMPAIGN_FAKETIME_LIB") is { Length: > 0 } path
-            ? path
-            : "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    static readonly string Library = Environment.GetEnvironmentVariable("CAMPAIGN_FAKETIME_LIB")
+        is { Length: > 0 } path
+        ? path
+        : "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
     /// <summary>
     /// The machine's own clock: this process's, less the offset that bin/test's moved-clock pass

@@ -47,7 +47,7 @@ public static class Problems
             "Campaign not yet open",
             Language.Say(
                 locale,
-                $"キャンペーンの応募は {opens} から受け付けます。",
+                $"キャンペーンの応募は {opens}から受け付けます。",
                 $"Entries open on {opens}."
             )
         );

@@ -179,7 +179,10 @@ public sealed class SubmitEntryTests(CampaignApp app) : IAsyncLifetime
             $"Entries open on {opens.ToString("MMM d, yyyy", System.Globalization.CultureInfo.InvariantCulture)} 10:00 (Japan time).",
             (string)en["detail"]!
         );
-        Assert.Contains($"キャンペーンの応募は {opens:yyyy年M月d日} 10:00（日本時間）から", landing);
+        Assert.Contains(
+            $"キャンペーンの応募は {opens:yyyy年M月d日} 10:00（日本時間）から",
+            landing
+        );
         await using var session = early.Store.QuerySession();
         Assert.Equal(0, await session.Query<Entrant>().CountAsync());
         await ((IAsyncLifetime)early).DisposeAsync();
