@@ -197,10 +197,13 @@ public sealed class PublishedAppTests : IAsyncLifetime
             outputs.Add(run.Output);
         }
         using var unknown = new PublishedApp(production, "clock", "run", "Backup");
+        using var none = new PublishedApp(production, "clock", "run");
 
         // What each job did, in the clock's container: the reminder written, the mail the fast
         // path left sent, the stale upload's record gone, the unconfirmed entry of 8 days ago gone.
         Assert.Equal(2, await unknown.WaitForExit(Patience));
+        Assert.Equal(2, await none.WaitForExit(Patience));
+        Assert.Contains("usage: ./Campaign clock run NAME", none.Output);
         Assert.Contains(
             "NAME one of: NightlyMailJob, SweepOutbox, SweepPhotoUploads, PurgeExpiredData",
             unknown.Output

@@ -35,7 +35,7 @@ if (role == AppRole.Clock)
     var clock = Host.CreateApplicationBuilder(
         new HostApplicationBuilderSettings
         {
-            Args = args[(runOnce ? 3 : 1)..],
+            Args = args[Math.Min(args.Length, runOnce ? 3 : 1)..],
             Configuration = clockConfiguration,
         }
     );
