@@ -39,6 +39,19 @@ public static class Problems
             )
         );
 
+    /// <summary>Before the campaign opens: the same 409 as a closed one, saying when it opens.</summary>
+    public static ProblemHttpResult CampaignNotYetOpen(string locale, string opens) =>
+        Problem(
+            StatusCodes.Status409Conflict,
+            "campaign-not-yet-open",
+            "Campaign not yet open",
+            Language.Say(
+                locale,
+                $"キャンペーンの応募は {opens}から受け付けます。",
+                $"Entries open on {opens}."
+            )
+        );
+
     public static ProblemHttpResult TokenInvalid(string locale) =>
         Problem(
             StatusCodes.Status400BadRequest,

@@ -147,6 +147,48 @@ public sealed class SubmitEntryTests(CampaignApp app) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Before_the_campaign_opens_entering_answers_409_with_when_it_opens()
+    {
+        // Opens at 10:00 in Tokyo a week after the run's day (whatever that day is).
+        var day = DateOnly.FromDateTime(
+            TimeZoneInfo
+                .ConvertTime(TestClock.RealNow, TimeZoneInfo.FindSystemTimeZoneById("Asia/Tokyo"))
+                .DateTime
+        );
+        var opens = day.AddDays(7);
+        await using var early = CampaignApp.With(
+            new() { ["CAMPAIGN_STARTS_AT"] = $"{opens:yyyy-MM-dd}T10:00" }
+        );
+        await early.InitializeAsync();
+        using var client = early.CreateClient();
+
+        var ja = await (await client.Enter("early@example.jp", locale: "ja")).Problem(
+            HttpStatusCode.Conflict
+        );
+        var en = await (await client.Enter("early@example.jp", locale: "en")).Problem(
+            HttpStatusCode.Conflict
+        );
+        var landing = await client.GetStringAsync("/");
+
+        Assert.Equal("/problems/campaign-not-yet-open", (string)ja["type"]!);
+        Assert.Equal(
+            $"キャンペーンの応募は {opens:yyyy年M月d日} 10:00（日本時間）から受け付けます。",
+            (string)ja["detail"]!
+        );
+        Assert.Equal(
+            $"Entries open on {opens.ToString("MMM d, yyyy", System.Globalization.CultureInfo.InvariantCulture)} 10:00 (Japan time).",
+            (string)en["detail"]!
+        );
+        Assert.Contains(
+            $"キャンペーンの応募は {opens:yyyy年M月d日} 10:00（日本時間）から",
+            landing
+        );
+        await using var session = early.Store.QuerySession();
+        Assert.Equal(0, await session.Query<Entrant>().CountAsync());
+        await ((IAsyncLifetime)early).DisposeAsync();
+    }
+
+    [Fact]
     public async Task After_the_campaign_ends_signing_in_my_page_and_withdrawing_still_work()
     {
         await using var closed = CampaignApp.With(

@@ -79,6 +79,9 @@ public static class GetCampaign
                 Locale = locale,
                 Campaign = campaign,
                 CountKnown = count is not null,
+                Opens = settings.Campaign.StartsAt is { } start && clock.GetUtcNow() < start
+                    ? CampaignText.Opens(start, settings.Campaign.TimeZone, locale)
+                    : null,
                 Zone = settings.Campaign.TimeZone,
             }
         );

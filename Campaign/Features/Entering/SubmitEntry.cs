@@ -31,6 +31,7 @@ public static class SubmitEntry
     public enum Outcome
     {
         Accepted,
+        NotYetOpen,
         Closed,
     }
 
@@ -68,6 +69,7 @@ public static class SubmitEntry
             cancellationToken
         ) switch
         {
+            Outcome.NotYetOpen => Problems.CampaignNotYetOpen(locale, Opens(settings, locale)),
             Outcome.Closed => Problems.CampaignClosed(locale),
             _ => TypedResults.Accepted(
                 (string?)null,
@@ -95,14 +97,18 @@ public static class SubmitEntry
         HttpContext http,
         Settings settings,
         TimeProvider clock
-    ) =>
-        Page.Show<SignupPage>(
+    )
+    {
+        var (locale, now) = (Language.Of(http), clock.GetUtcNow());
+        return Page.Show<SignupPage>(
             new
             {
-                Locale = Language.Of(http),
-                Open = GetCampaign.IsOpen(settings.Campaign, clock.GetUtcNow()),
+                Locale = locale,
+                Open = GetCampaign.IsOpen(settings.Campaign, now),
+                Opens = settings.Campaign.StartsAt > now ? Opens(settings, locale) : null,
             }
         );
+    }
 
     public static async Task<IResult> HandleForm(
         [FromForm] EntryForm? form,
@@ -149,6 +155,15 @@ public static class SubmitEntry
             cancellationToken
         ) switch
         {
+            Outcome.NotYetOpen => Page.Show<SignupPage>(
+                new
+                {
+                    Locale = locale,
+                    Open = false,
+                    Opens = Opens(settings, locale),
+                },
+                StatusCodes.Status409Conflict
+            ),
             Outcome.Closed => Page.Show<SignupPage>(
                 new { Locale = locale, Open = false },
                 StatusCodes.Status409Conflict
@@ -156,6 +171,13 @@ public static class SubmitEntry
             _ => Page.SeeOther("/signup/sent"),
         };
     }
+
+    static string Opens(Settings settings, string locale) =>
+        Pages.CampaignText.Opens(
+            settings.Campaign.StartsAt!.Value,
+            settings.Campaign.TimeZone,
+            locale
+        );
 
     public static RazorComponentResult<MessagePage> ShowSent(HttpContext http)
     {
@@ -195,6 +217,8 @@ public static class SubmitEntry
     )
     {
         var now = clock.GetUtcNow();
+        if (settings.Campaign.StartsAt > now)
+            return Outcome.NotYetOpen;
         if (!GetCampaign.IsOpen(settings.Campaign, now))
             return Outcome.Closed;
         await SignInLink.EnsureTemplates(templates, cancellationToken);
