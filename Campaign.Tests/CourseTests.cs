@@ -10,7 +10,7 @@ namespace Campaign.Tests;
 /// </summary>
 public sealed partial class CourseTests
 {
-    static readonly string Root = FindRoot();
+    internal static readonly string Root = FindRoot();
 
     static string FindRoot()
     {

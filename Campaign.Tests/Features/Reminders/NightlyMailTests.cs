@@ -155,11 +155,19 @@ public sealed class NightlyMailTests(CampaignApp app) : IAsyncLifetime
             Runner.Run(Night, dryRun: false, progress: done => stop.Cancel(), stop.Token)
         );
         var afterStop = (await Reminders()).Count;
+        NightlyRun? stopped;
+        await using (var query = app.Store.QuerySession())
+            stopped = await query.LoadAsync<NightlyRun>(NightlyRun.IdOf(Night));
         var resumed = await Runner.Run(Night, dryRun: false, progress: null, default);
 
         Assert.Equal(RunNightlyMail.PageSize, afterStop);
         Assert.Equal(1500, resumed.Qualifying); // only what the first run had not reached
         Assert.Equal(2500, (await Reminders()).Count);
+        // The cursor (an entrant's id) is kept while the run is incomplete, and not after.
+        Assert.NotEqual(Guid.Empty, stopped!.Cursor);
+        await using var session = app.Store.QuerySession();
+        var completed = await session.LoadAsync<NightlyRun>(NightlyRun.IdOf(Night));
+        Assert.Equal((true, Guid.Empty), (completed!.CompletedAt is not null, completed.Cursor));
     }
 
     [Fact]

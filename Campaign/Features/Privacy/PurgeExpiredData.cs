@@ -149,6 +149,9 @@ public sealed partial class PurgeExpiredData(
             session.DeleteWhere<SignInToken>(t => true);
             session.DeleteWhere<PhotoUpload>(u => true);
             session.DeleteWhere<Withdrawal>(w => true);
+            // A run that never completed keeps its cursor, an entrant's id; completed ones keep
+            // only their date and counts.
+            session.DeleteWhere<Campaign.Features.Reminders.NightlyRun>(r => r.CompletedAt == null);
             WriteOperatorSummary(session, summary);
             await session.SaveChangesAsync(cancellationToken);
         }

@@ -117,6 +117,8 @@ public sealed partial class RunNightlyMail(
 
         var summary = await WriteSummary(session, night, run.Enqueued, cancellationToken);
         run.CompletedAt = clock.GetUtcNow();
+        // The cursor is an entrant's id, needed only to resume: it must not outlive them.
+        run.Cursor = Guid.Empty;
         session.Store(run);
         await session.SaveChangesAsync(cancellationToken);
         await lockTransaction.CommitAsync(cancellationToken);
