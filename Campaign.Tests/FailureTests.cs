@@ -5,8 +5,9 @@ namespace Campaign.Tests;
 
 /// <summary>
 /// What each route answers while a backing service is down or hung, and that everything comes back
-/// by itself when it returns. These tests stop their own PostgreSQL and Redis (started by bin/test
-/// for them alone), so they run alone.
+/// by itself when it returns. The web process reaches PostgreSQL and Redis through fault proxies of
+/// the test's own, which break the link as a stopped or paused server would. The tests assert answer
+/// times, so they run alone.
 /// </summary>
 [CollectionDefinition(nameof(FailureTests), DisableParallelization = true)]
 public sealed class FailureCollection;
@@ -15,39 +16,32 @@ public sealed class FailureCollection;
 public sealed class FailureTests : IAsyncLifetime
 {
     static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    readonly string schema = $"fail_{Guid.NewGuid():N}"[..16];
     readonly SendGridStub sendGrid = new();
-    PublishedApp? web;
+    readonly FaultProxy database = new(TestServices.DatabaseUrl);
+    readonly FaultProxy redis = new(TestServices.RedisDatabase(5));
+    readonly List<PublishedApp> processes = [];
     string url = "";
-
-    static string Fault(string name) =>
-        System.Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
-            ? value
-            : throw new InvalidOperationException(
-                $"{name} is not set: run the tests with bin/test."
-            );
-
-    static void Control(string action, string service)
-    {
-        using var process = Process.Start(Fault("FAULT_CONTROL"), [action, service]);
-        process.WaitForExit();
-        Assert.Equal(0, process.ExitCode);
-    }
 
     Dictionary<string, string?> Environment()
     {
-        var environment = TestServices.Heroku("web.1", "public", sendGrid.Url);
-        environment["DATABASE_URL"] = Fault("FAULT_DATABASE_URL");
-        environment["REDIS_URL"] = Fault("FAULT_REDIS_URL");
+        var environment = TestServices.Heroku("web.1", schema, sendGrid.Url);
+        environment["DATABASE_URL"] = database.Url;
+        environment["REDIS_URL"] = redis.Url;
         return environment;
     }
 
-    public async Task InitializeAsync()
+    public Task InitializeAsync() => PublishedApp.ReleasePhase(Environment());
+
+    /// <summary>A web process, once it listens; its address is in <see cref="url"/>.</summary>
+    async Task<PublishedApp> StartWeb()
     {
-        await PublishedApp.ReleasePhase(Environment());
         var port = PublishedApp.FreePort();
-        web = new PublishedApp(Environment(), "--urls", $"http://*:{port}");
+        var web = new PublishedApp(Environment(), "--urls", $"http://*:{port}");
+        processes.Add(web);
         await web.WaitForOutput("Now listening on", Patience);
         url = $"http://127.0.0.1:{port}";
+        return web;
     }
 
     async Task<Visitor> SignedInVisitor(string email)
@@ -88,10 +82,13 @@ public sealed class FailureTests : IAsyncLifetime
     [Fact]
     public async Task With_Redis_hung_answers_come_fast_entering_still_works_and_sessions_return_with_Redis()
     {
+        await StartWeb();
         using var visitor = await SignedInVisitor("redis.hang@example.jp");
         using var anonymous = new Visitor("203.0.113.99");
+        // The session went to Redis through the proxy, not around it.
+        Assert.NotEqual(0, redis.Open);
 
-        Control("hang", "redis");
+        redis.Hang();
         try
         {
             Assert.Equal(HttpStatusCode.OK, await Answer(anonymous.Get($"{url}/healthz"), 1));
@@ -126,7 +123,7 @@ public sealed class FailureTests : IAsyncLifetime
         }
         finally
         {
-            Control("resume", "redis");
+            redis.Pass();
         }
 
         await Eventually(async () =>
@@ -138,9 +135,15 @@ public sealed class FailureTests : IAsyncLifetime
     [Fact]
     public async Task With_PostgreSQL_down_entering_answers_503_the_landing_page_answers_and_all_returns_with_it()
     {
+        await StartWeb();
         using var visitor = new Visitor("203.0.113.98");
+        Assert.Equal(HttpStatusCode.OK, (await visitor.Get($"{url}/readyz")).StatusCode);
+        // The pool's connections go through the proxy, not around it.
+        Assert.NotEqual(0, database.Open);
 
-        Control("stop", "postgres");
+        // A stopped server: its connections dropped, new ones refused.
+        database.Refuse();
+        database.Cut();
         try
         {
             Assert.Equal(HttpStatusCode.OK, await Answer(visitor.Get($"{url}/healthz"), 1));
@@ -167,7 +170,7 @@ public sealed class FailureTests : IAsyncLifetime
         }
         finally
         {
-            Control("start", "postgres");
+            database.Pass();
         }
 
         await Eventually(async () =>
@@ -192,49 +195,34 @@ public sealed class FailureTests : IAsyncLifetime
     [Fact]
     public async Task A_web_process_started_with_PostgreSQL_down_says_its_warm_up_failed_answers_and_enters_once_it_is_back()
     {
-        Control("stop", "postgres");
-        var down = true;
-        PublishedApp? started = null;
-        try
-        {
-            var port = PublishedApp.FreePort();
-            started = new PublishedApp(Environment(), "--urls", $"http://*:{port}");
-            await started.WaitForOutput("Now listening on", Patience);
-            await started.WaitForOutput("warm-up: done in ms=", Patience);
-            Assert.Contains("warn Campaign.WarmUp: warm-up: postgres failed (", started.Output);
-            Assert.Contains("warn Campaign.WarmUp: warm-up: sign-in mail failed (", started.Output);
-            using var visitor = new Visitor("203.0.113.97");
-            // The process's first request (its code compiled as it runs): over 1 s at times on a
-            // busy machine, and still under the 3 s that a wait for PostgreSQL's connection takes.
-            Assert.Equal(
-                HttpStatusCode.OK,
-                await Answer(visitor.Get($"http://127.0.0.1:{port}/healthz"), 2.5)
-            );
-            Control("start", "postgres");
-            down = false;
+        database.Refuse();
+        var started = await StartWeb();
+        await started.WaitForOutput("warm-up: done in ms=", Patience);
+        Assert.Contains("warn Campaign.WarmUp: warm-up: postgres failed (", started.Output);
+        Assert.Contains("warn Campaign.WarmUp: warm-up: sign-in mail failed (", started.Output);
+        // It failed because the proxy refused it, not for a reason of its own.
+        Assert.NotEqual(0, database.Connections);
+        using var visitor = new Visitor("203.0.113.97");
+        // The process's first request (its code compiled as it runs): over 1 s at times on a
+        // busy machine, and still under the 3 s that a wait for PostgreSQL's connection takes.
+        Assert.Equal(HttpStatusCode.OK, await Answer(visitor.Get($"{url}/healthz"), 2.5));
+        database.Pass();
 
-            // The templates the warm-up could not store are stored by the first entry.
-            await Eventually(async () =>
-                (
-                    await visitor.PostJson(
-                        $"http://127.0.0.1:{port}/api/v1/entries",
-                        new
-                        {
-                            email = "warm@example.jp",
-                            displayName = "起動時停止",
-                            consent = true,
-                        }
-                    )
-                ).StatusCode == HttpStatusCode.Accepted
-            );
-            Assert.NotNull(await sendGrid.WaitForMail("warm@example.jp"));
-        }
-        finally
-        {
-            if (down)
-                Control("start", "postgres");
-            started?.Dispose();
-        }
+        // The templates the warm-up could not store are stored by the first entry.
+        await Eventually(async () =>
+            (
+                await visitor.PostJson(
+                    $"{url}/api/v1/entries",
+                    new
+                    {
+                        email = "warm@example.jp",
+                        displayName = "起動時停止",
+                        consent = true,
+                    }
+                )
+            ).StatusCode == HttpStatusCode.Accepted
+        );
+        Assert.NotNull(await sendGrid.WaitForMail("warm@example.jp"));
     }
 
     static async Task Eventually(Func<Task<bool>> condition)
@@ -249,12 +237,14 @@ public sealed class FailureTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (web is not null)
+        foreach (var web in processes)
         {
             web.Terminate();
             await web.WaitForExit(TimeSpan.FromSeconds(25));
             web.Dispose();
         }
+        await database.DisposeAsync();
+        await redis.DisposeAsync();
         await sendGrid.DisposeAsync();
     }
 }
