@@ -6,8 +6,10 @@ using Microsoft.Playwright;
 namespace Campaign.Tests.Pages;
 
 /// <summary>
-/// Debian's Chromium driven by Playwright, against the app on Kestrel and a real port. Playwright's
-/// own browser download is never used: the tests launch /usr/bin/chromium, which bin/test installs.
+/// Chromium driven by Playwright, against the app on Kestrel and a real port. Playwright's own
+/// browser download is never used: the tests launch <see cref="Executable"/>, Debian's
+/// /usr/bin/chromium locally (bin/test installs it), Chrome for Testing on Heroku CI (its buildpack
+/// puts <c>chrome</c> on PATH).
 /// </summary>
 public sealed class Browser : IAsyncLifetime
 {
@@ -34,7 +36,7 @@ public sealed class Browser : IAsyncLifetime
         browser = await playwright.Chromium.LaunchAsync(
             new BrowserTypeLaunchOptions
             {
-                ExecutablePath = "/usr/bin/chromium",
+                ExecutablePath = Executable(),
                 Headless = true,
                 Args =
                 [
@@ -47,6 +49,28 @@ public sealed class Browser : IAsyncLifetime
                 ],
             }
         );
+    }
+
+    /// <summary>
+    /// CAMPAIGN_BROWSER when it is set, else the first of chromium, chrome, google-chrome on PATH;
+    /// without one the browser tests fail with one line that says so (never a skip).
+    /// </summary>
+    public static string Executable()
+    {
+        if (Environment.GetEnvironmentVariable("CAMPAIGN_BROWSER") is { Length: > 0 } chosen)
+            return File.Exists(chosen)
+                ? chosen
+                : throw new InvalidOperationException(
+                    $"CAMPAIGN_BROWSER names {chosen}, which does not exist"
+                );
+        string[] names = ["chromium", "chrome", "google-chrome"];
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':');
+        return names
+                .SelectMany(name => path.Select(dir => Path.Combine(dir, name)))
+                .FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException(
+                "no browser for the browser tests: none of chromium, chrome, google-chrome is on PATH and CAMPAIGN_BROWSER is not set (bin/test installs Debian's chromium; on Heroku CI the chrome-for-testing buildpack adds chrome)"
+            );
     }
 
     public async Task<IPage> NewPage(string? acceptLanguage = "ja")

@@ -4,7 +4,15 @@
 # Sourced, not run. Needs ROOT set to the repository root.
 
 PG_BIN=/usr/lib/postgresql/15/bin
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+# libfaketime: Debian's, or the Apt buildpack's under $HOME/.apt on Heroku CI (Aptfile).
+# CAMPAIGN_FAKETIME_LIB names another; the tests read the same variable (Campaign.Tests/MovedClock.cs).
+if [ -z "${CAMPAIGN_FAKETIME_LIB:-}" ]; then
+  CAMPAIGN_FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+  apt_lib=${HOME:-/nonexistent}/.apt/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+  [ ! -e "$CAMPAIGN_FAKETIME_LIB" ] && [ -e "$apt_lib" ] && CAMPAIGN_FAKETIME_LIB=$apt_lib
+fi
+export CAMPAIGN_FAKETIME_LIB
+FAKETIME_LIB=$CAMPAIGN_FAKETIME_LIB
 S3_BUCKET_NAME=campaign
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
