@@ -20,10 +20,17 @@ public sealed class ScaleOutTests : IAsyncLifetime
         return environment;
     }
 
-    async Task<(PublishedApp Process, string Url)> StartWeb(string dyno)
+    async Task<(PublishedApp Process, string Url)> StartWeb(
+        string dyno,
+        DateTimeOffset? clockAt = null
+    )
     {
         var port = PublishedApp.FreePort();
-        var web = new PublishedApp(Environment(dyno), "--urls", $"http://*:{port}");
+        var environment = Environment(dyno);
+        if (clockAt is { } at)
+            foreach (var (name, value) in MovedClock.At(at))
+                environment[name] = value;
+        var web = new PublishedApp(environment, "--urls", $"http://*:{port}");
         await web.WaitForOutput("Now listening on", Patience);
         return (web, $"http://127.0.0.1:{port}");
     }
@@ -109,8 +116,20 @@ public sealed class ScaleOutTests : IAsyncLifetime
     public async Task One_client_meets_one_limit_whichever_process_answers_and_cannot_spoof_its_address()
     {
         await PublishedApp.ReleasePhase(Environment("release.1"));
-        var (web1, one) = await StartWeb("web.1");
-        var (web2, two) = await StartWeb("web.2");
+        // The limit counts per minute of each process's clock: both start at the beginning of a
+        // minute, so that the requests below fall in one.
+        var now = MovedClock.MachineNow;
+        var minute = new DateTimeOffset(
+            now.Year,
+            now.Month,
+            now.Day,
+            now.Hour,
+            now.Minute,
+            0,
+            TimeSpan.Zero
+        );
+        var (web1, one) = await StartWeb("web.1", minute);
+        var (web2, two) = await StartWeb("web.2", minute);
         using var client = new Visitor("198.51.100.7");
 
         var answers = new List<HttpStatusCode>();
