@@ -31,19 +31,7 @@ public sealed class BackupTests : IAsyncLifetime
         return process.StandardOutput;
     }
 
-    static Marten.DocumentStore Store(string schema) =>
-        Marten.DocumentStore.For(options =>
-        {
-            options.Connection(
-                Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
-            );
-            options.DatabaseSchemaName = schema;
-            options.UseSystemTextJsonForSerialization(
-                Weasel.Core.EnumStorage.AsString,
-                Weasel.Core.Casing.CamelCase
-            );
-            options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
-        });
+    static Marten.DocumentStore Store(string schema) => TestServices.Store(schema);
 
     static Entrant Person(int n, string email, string name, bool photo)
     {

@@ -203,34 +203,18 @@ public sealed class LifetimeTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NoContent, session.StatusCode);
     }
 
-    async Task<Marten.DocumentStore> Store() =>
-        await Task.FromResult(
-            Marten.DocumentStore.For(options =>
-            {
-                options.Connection(
-                    Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
-                );
-                options.DatabaseSchemaName = schema;
-                options.UseSystemTextJsonForSerialization(
-                    Weasel.Core.EnumStorage.AsString,
-                    Weasel.Core.Casing.CamelCase
-                );
-                options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
-                Entrant.Configure(options);
-                OutboxMessage.Configure(options);
-            })
-        );
+    Marten.DocumentStore Store() => TestServices.Store(schema);
 
     async Task<List<string>> Entrants()
     {
-        await using var store = await Store();
+        await using var store = Store();
         await using var query = store.QuerySession();
         return [.. (await query.Query<Entrant>().Select(e => e.Email).ToListAsync()).Order()];
     }
 
     async Task<List<OutboxMessage>> Reminders()
     {
-        await using var store = await Store();
+        await using var store = Store();
         await using var query = store.QuerySession();
         return
         [
@@ -320,7 +304,7 @@ public sealed class LifetimeTests(ITestOutputHelper output) : IAsyncLifetime
         await Enter(jiro, web1, "jiro@example.jp");
         Assert.Equal(HttpStatusCode.OK, (await hanako.Get($"{web1}/api/v1/me")).StatusCode);
         Dictionary<string, Guid> entrants;
-        await using (var store = await Store())
+        await using (var store = Store())
         await using (var query = store.QuerySession())
             entrants = (await query.Query<Entrant>().ToListAsync()).ToDictionary(
                 e => e.Email,

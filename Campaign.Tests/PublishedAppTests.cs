@@ -209,7 +209,8 @@ public sealed class PublishedAppTests : IAsyncLifetime
             unknown.Output
         );
         Assert.Single(sendGrid.MailsTo("clock.run@example.jp"));
-        await using var query = Store().QuerySession();
+        await using var reading = Store();
+        await using var query = reading.QuerySession();
         Assert.Equal(
             ["night.owl@example.jp"],
             await query
@@ -232,22 +233,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
     }
 
     /// <summary>The app's documents in this test's schema, as the app stores them.</summary>
-    Marten.DocumentStore Store() =>
-        Marten.DocumentStore.For(options =>
-        {
-            options.Connection(
-                Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
-            );
-            options.DatabaseSchemaName = schema;
-            options.UseSystemTextJsonForSerialization(
-                Weasel.Core.EnumStorage.AsString,
-                Weasel.Core.Casing.CamelCase
-            );
-            options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
-            Campaign.Features.Entering.Entrant.Configure(options);
-            Campaign.Mail.OutboxMessage.Configure(options);
-            Campaign.Features.Photos.PhotoUpload.Configure(options);
-        });
+    Marten.DocumentStore Store() => TestServices.Store(schema);
 
     Task ReleasePhase() => PublishedApp.ReleasePhase(HerokuEnvironment("release.1"));
 

@@ -53,6 +53,25 @@ public static class TestServices
             ["MAIL_FROM"] = "campaign@example.test",
         };
 
+    /// <summary>
+    /// The documents of a published app's schema, read and written as the app stores them (its
+    /// release phase applied the schema).
+    /// </summary>
+    public static Marten.DocumentStore Store(string schema) =>
+        Marten.DocumentStore.For(options =>
+        {
+            options.Connection(Campaign.Platform.DatabaseUrl.Parse(DatabaseUrl).ConnectionString);
+            options.DatabaseSchemaName = schema;
+            options.UseSystemTextJsonForSerialization(
+                Weasel.Core.EnumStorage.AsString,
+                Weasel.Core.Casing.CamelCase
+            );
+            options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
+            Campaign.Features.Entering.Entrant.Configure(options);
+            Campaign.Mail.OutboxMessage.Configure(options);
+            Campaign.Features.Photos.PhotoUpload.Configure(options);
+        });
+
     /// <summary>The app as `dotnet publish` built it (bin/test publishes it before testing).</summary>
     public static string PublishedApp => Required("CAMPAIGN_PUBLISHED_APP");
 
