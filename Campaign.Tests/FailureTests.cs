@@ -126,7 +126,7 @@ public sealed class FailureTests : IAsyncLifetime
             redis.Pass();
         }
 
-        await Eventually(async () =>
+        await Tests.Eventually.Until(async () =>
             (await anonymous.Get($"{url}/readyz")).StatusCode == HttpStatusCode.OK
         );
         Assert.Equal(HttpStatusCode.OK, (await visitor.Get($"{url}/api/v1/me")).StatusCode);
@@ -173,7 +173,7 @@ public sealed class FailureTests : IAsyncLifetime
             database.Pass();
         }
 
-        await Eventually(async () =>
+        await Tests.Eventually.Until(async () =>
             (await visitor.Get($"{url}/readyz")).StatusCode == HttpStatusCode.OK
         );
         Assert.Equal(
@@ -209,7 +209,7 @@ public sealed class FailureTests : IAsyncLifetime
         database.Pass();
 
         // The templates the warm-up could not store are stored by the first entry.
-        await Eventually(async () =>
+        await Tests.Eventually.Until(async () =>
             (
                 await visitor.PostJson(
                     $"{url}/api/v1/entries",
@@ -223,16 +223,6 @@ public sealed class FailureTests : IAsyncLifetime
             ).StatusCode == HttpStatusCode.Accepted
         );
         Assert.NotNull(await sendGrid.WaitForMail("warm@example.jp"));
-    }
-
-    static async Task Eventually(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "did not recover within 20 s");
-            await Task.Delay(250);
-        }
     }
 
     public async Task DisposeAsync()

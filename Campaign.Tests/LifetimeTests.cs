@@ -126,7 +126,7 @@ public sealed class LifetimeTests(ITestOutputHelper output) : IAsyncLifetime
         bucket = System.Diagnostics.Process.Start(start)!;
         s3Endpoint = $"http://127.0.0.1:{port}";
         using var http = new HttpClient();
-        await Until(
+        await Eventually.Until(
             async () =>
             {
                 try
@@ -196,7 +196,11 @@ public sealed class LifetimeTests(ITestOutputHelper output) : IAsyncLifetime
                 )
                 ?.Token
             ?? "";
-        await Until(() => Task.FromResult(Fresh().Length > 0), Patience, $"a link to {email}");
+        await Eventually.Until(
+            () => Task.FromResult(Fresh().Length > 0),
+            Patience,
+            $"a link to {email}"
+        );
         var token = Fresh();
         usedTokens.Add(token);
         var session = await visitor.PostJson($"{url}/api/v1/session", new { token });
@@ -227,29 +231,6 @@ public sealed class LifetimeTests(ITestOutputHelper output) : IAsyncLifetime
 
     static bool IsReminder(SendGridStub.Mail mail) =>
         mail.Subject.Contains("プロフィール写真") || mail.Subject.Contains("profile photo");
-
-    /// <summary>The minute and second of the hour of <paramref name="instant"/>.</summary>
-    static DateTimeOffset AtMinute(DateTimeOffset instant, int minute, int second) =>
-        new DateTimeOffset(
-            instant.Year,
-            instant.Month,
-            instant.Day,
-            instant.Hour,
-            0,
-            0,
-            instant.Offset
-        ) + new TimeSpan(0, minute, second);
-
-    static async Task Until(Func<Task<bool>> condition, TimeSpan within, string what)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                throw new Xunit.Sdk.XunitException($"{what}: not within {within.TotalSeconds} s");
-            await Task.Delay(250);
-        }
-    }
 
     [Fact]
     public async Task A_campaign_from_before_it_opens_until_nothing_of_its_entrants_is_left()
@@ -322,7 +303,7 @@ public sealed class LifetimeTests(ITestOutputHelper output) : IAsyncLifetime
         var night = FirstDay.AddDays(1);
         sendGrid.Outage = 503;
         await Phase("20:00, SendGrid down", InTokyo(night, 19, 59, 40), clock: true);
-        await Until(
+        await Eventually.Until(
             async () => (await Reminders()) is [{ Attempts: >= 1 }],
             TimeSpan.FromMinutes(4),
             "the reminder's first attempt"
@@ -337,7 +318,7 @@ public sealed class LifetimeTests(ITestOutputHelper output) : IAsyncLifetime
         // Later that night SendGrid is back: the reminder leaves once, to the one who qualifies.
         sendGrid.Outage = null;
         await Phase("21:00, SendGrid back", InTokyo(night, 20, 59, 40), clock: true);
-        await Until(
+        await Eventually.Until(
             async () => (await Reminders()) is [{ Status: OutboxStatus.Sent }],
             TimeSpan.FromMinutes(2),
             "the reminder sent"
@@ -371,18 +352,22 @@ public sealed class LifetimeTests(ITestOutputHelper output) : IAsyncLifetime
 
         // A week after the never-confirmed entry, at the hour's purge: it is gone.
         var expired = StartsAt + TimeSpan.FromDays(PendingRetentionDays) + TimeSpan.FromHours(3);
-        await Phase("unconfirmed entries expire", AtMinute(expired, 59, 40), clock: true);
+        await Phase(
+            "unconfirmed entries expire",
+            MovedClock.AtMinute(expired, 59, 40),
+            clock: true
+        );
         await Clock!.WaitForOutput("clock job=PurgeExpiredData ran", Patience);
         Assert.Equal(["hanako@example.jp"], await Entrants());
 
         // RETENTION_DAYS after the end, at the hour's purge: everything goes; ten minutes later,
         // once no upload signature can bring an object back, the bucket's last records go too.
         var end = EndsAt + TimeSpan.FromDays(RetentionDays);
-        await Phase("retention ends", AtMinute(end, 59, 40), clock: true);
+        await Phase("retention ends", MovedClock.AtMinute(end, 59, 40), clock: true);
         await Clock!.WaitForOutput("retention purge campaign_purge=yes", Patience);
         (web1, _) = await Phase(
             "ten minutes later",
-            AtMinute(end + TimeSpan.FromHours(1), 9, 40),
+            MovedClock.AtMinute(end + TimeSpan.FromHours(1), 9, 40),
             clock: true
         );
         await Clock!.WaitForOutput("clock job=SweepPhotoUploads ran", Patience);

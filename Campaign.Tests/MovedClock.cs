@@ -25,6 +25,18 @@ public static class MovedClock
                 : TimeSpan.Zero
         );
 
+    /// <summary>The instant at that minute and second of <paramref name="instant"/>'s hour.</summary>
+    public static DateTimeOffset AtMinute(DateTimeOffset instant, int minute, int second) =>
+        new DateTimeOffset(
+            instant.Year,
+            instant.Month,
+            instant.Day,
+            instant.Hour,
+            0,
+            0,
+            instant.Offset
+        ) + new TimeSpan(0, minute, second);
+
     /// <summary>The variables that start a process with its clock reading <paramref name="at"/>.</summary>
     public static Dictionary<string, string?> At(DateTimeOffset at)
     {

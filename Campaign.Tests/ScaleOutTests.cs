@@ -119,15 +119,7 @@ public sealed class ScaleOutTests : IAsyncLifetime
         // The limit counts per minute of each process's clock: both start at the beginning of a
         // minute, so that the requests below fall in one.
         var now = MovedClock.MachineNow;
-        var minute = new DateTimeOffset(
-            now.Year,
-            now.Month,
-            now.Day,
-            now.Hour,
-            now.Minute,
-            0,
-            TimeSpan.Zero
-        );
+        var minute = MovedClock.AtMinute(now, now.Minute, 0);
         var (web1, one) = await StartWeb("web.1", minute);
         var (web2, two) = await StartWeb("web.2", minute);
         using var client = new Visitor("198.51.100.7");
