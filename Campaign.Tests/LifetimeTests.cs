@@ -394,33 +394,7 @@ public sealed class LifetimeTests(ITestOutputHelper output) : IAsyncLifetime
             .. entrants.Values.Select(id => id.ToString()),
             .. entrants.Values.Select(id => id.ToString("N")),
         ];
-        var left = new List<string>();
-        await using var db = NpgsqlDataSource.Create(
-            Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
-        );
-        var tables = new List<string>();
-        await using (
-            var list = db.CreateCommand(
-                "select table_name from information_schema.tables where table_schema = $1 and table_type = 'BASE TABLE'"
-            )
-        )
-        {
-            list.Parameters.AddWithValue(schema);
-            await using var reader = await list.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-                tables.Add(reader.GetString(0));
-        }
-        foreach (var table in tables)
-        {
-            await using var count = db.CreateCommand(
-                $"select count(*) from {schema}.{table} t where lower(t::text) like any($1) and lower(t::text) not like '%ops@example.jp%'"
-            );
-            count.Parameters.AddWithValue(
-                needles.Select(n => $"%{n.ToLowerInvariant()}%").ToArray()
-            );
-            if ((long)(await count.ExecuteScalarAsync())! > 0)
-                left.Add($"PostgreSQL {table}");
-        }
+        var left = await Traces.InSchema(schema, needles, except: "ops@example.jp");
 
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(
             Campaign.Platform.RedisUrl.Parse(TestServices.RedisDatabase(9))

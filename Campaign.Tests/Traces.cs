@@ -13,22 +13,28 @@ namespace Campaign.Tests;
 /// </summary>
 public static class Traces
 {
-    public static async Task<List<string>> Of(CampaignApp app, Guid id, string email)
+    /// <summary>
+    /// The tables of a PostgreSQL schema with a row whose text holds one of the needles (in any
+    /// case), but rows that also hold <paramref name="except"/>: "PostgreSQL table" each.
+    /// </summary>
+    public static async Task<List<string>> InSchema(
+        string schema,
+        IEnumerable<string> needles,
+        string? except = null
+    )
     {
-        string[] needles = [id.ToString(), id.ToString("N"), email.ToLowerInvariant()];
         var found = new List<string>();
-
         await using var db = NpgsqlDataSource.Create(
             Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
         );
         var tables = new List<string>();
         await using (
             var list = db.CreateCommand(
-                "select table_name from information_schema.tables where table_schema = $1"
+                "select table_name from information_schema.tables where table_schema = $1 and table_type = 'BASE TABLE'"
             )
         )
         {
-            list.Parameters.AddWithValue(app.Schema);
+            list.Parameters.AddWithValue(schema);
             await using var reader = await list.ExecuteReaderAsync();
             while (await reader.ReadAsync())
                 tables.Add(reader.GetString(0));
@@ -36,12 +42,28 @@ public static class Traces
         foreach (var table in tables)
         {
             await using var count = db.CreateCommand(
-                $"select count(*) from {app.Schema}.{table} t where lower(t::text) like any($1)"
+                $"select count(*) from {schema}.{table} t where lower(t::text) like any($1) and ($2::text is null or lower(t::text) not like $2)"
             );
-            count.Parameters.AddWithValue(needles.Select(n => $"%{n}%").ToArray());
+            count.Parameters.AddWithValue(
+                needles.Select(n => $"%{n.ToLowerInvariant()}%").ToArray()
+            );
+            count.Parameters.Add(
+                new NpgsqlParameter
+                {
+                    Value = except is null ? DBNull.Value : $"%{except.ToLowerInvariant()}%",
+                    NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text,
+                }
+            );
             if ((long)(await count.ExecuteScalarAsync())! > 0)
                 found.Add($"PostgreSQL {table}");
         }
+        return found;
+    }
+
+    public static async Task<List<string>> Of(CampaignApp app, Guid id, string email)
+    {
+        string[] needles = [id.ToString(), id.ToString("N"), email.ToLowerInvariant()];
+        var found = await InSchema(app.Schema, needles);
 
         var redis = app.Services.GetRequiredService<IConnectionMultiplexer>();
         var database = redis.GetDatabase();
