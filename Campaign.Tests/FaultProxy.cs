@@ -1,12 +1,17 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Campaign.Tests;
 
 /// <summary>
 /// A TCP proxy in the test process, in front of a backing service, that a test switches at any
 /// moment to refuse, cut, hang or slow the link: an outage of PostgreSQL or Redis as the app sees
-/// it, without stopping the service, a second server or root (Heroku CI has none of them).
+/// it, without stopping the service, a second server or root (Heroku CI has none of them). With
+/// <see cref="WithTls"/> it is also the TLS end in front of a plain service, as Heroku Redis's
+/// <c>rediss://</c> is (Heroku CI's in-dyno Redis speaks no TLS).
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -26,6 +31,7 @@ public sealed class FaultProxy : IAsyncDisposable
     }
 
     readonly Uri target;
+    readonly X509Certificate2? certificate;
     readonly TcpListener listener = new(IPAddress.Loopback, 0);
     readonly CancellationTokenSource stopping = new();
     readonly HashSet<Link> links = [];
@@ -35,10 +41,39 @@ public sealed class FaultProxy : IAsyncDisposable
 
     /// <summary>Listens on a free loopback port and forwards to the host and port of the URL.</summary>
     public FaultProxy(string targetUrl)
+        : this(targetUrl, null) { }
+
+    FaultProxy(string targetUrl, X509Certificate2? certificate)
     {
         target = new Uri(targetUrl);
+        this.certificate = certificate;
         listener.Start();
         accepting = Accept();
+    }
+
+    /// <summary>
+    /// A proxy that clients reach over TLS, with a self-signed certificate made for it (as Heroku
+    /// Redis presents one), and that speaks plain TCP to the target. Its <see cref="Url"/> has the
+    /// scheme <paramref name="tlsScheme"/> (<c>rediss</c>).
+    /// </summary>
+    public static FaultProxy WithTls(string targetUrl, string tlsScheme) =>
+        new(
+            new UriBuilder(targetUrl) { Scheme = tlsScheme }
+                .Uri
+                .AbsoluteUri,
+            SelfSigned()
+        );
+
+    static X509Certificate2 SelfSigned()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        using var made = request.CreateSelfSigned(
+            DateTimeOffset.UtcNow.AddDays(-1),
+            DateTimeOffset.UtcNow.AddDays(1)
+        );
+        // A certificate with its key, as SslStream needs it on Linux (an ephemeral key is refused).
+        return X509CertificateLoader.LoadPkcs12(made.Export(X509ContentType.Pkcs12), null);
     }
 
     public int Port => ((IPEndPoint)listener.LocalEndpoint).Port;
@@ -125,10 +160,21 @@ public sealed class FaultProxy : IAsyncDisposable
         try
         {
             link.Client.NoDelay = true; // small requests and replies, sent as they come
+            Stream client = new NetworkStream(link.Client);
+            if (certificate is not null)
+            {
+                var tls = new SslStream(client);
+                await tls.AuthenticateAsServerAsync(
+                    new SslServerAuthenticationOptions { ServerCertificate = certificate },
+                    link.Token
+                );
+                client = tls;
+            }
             await link.Upstream.ConnectAsync(target.Host, target.Port, link.Token);
+            var upstream = new NetworkStream(link.Upstream);
             await Task.WhenAll(
-                Pump(link.Client, link.Upstream, link),
-                Pump(link.Upstream, link.Client, link)
+                Pump(client, upstream, link.Upstream, link),
+                Pump(upstream, client, link.Client, link)
             );
             link.Close();
         }
@@ -143,21 +189,22 @@ public sealed class FaultProxy : IAsyncDisposable
         }
     }
 
-    /// <summary>One direction: on end of stream it half-closes the other side; on failure it
-    /// aborts the whole link, which ends the other direction too.</summary>
-    async Task Pump(Socket from, Socket to, Link link)
+    /// <summary>One direction: on end of stream it half-closes the other side (the socket under
+    /// <paramref name="to"/>, after TLS's own close); on failure it aborts the whole link, which
+    /// ends the other direction too.</summary>
+    async Task Pump(Stream from, Stream to, Socket toSocket, Link link)
     {
         var buffer = new byte[16 * 1024];
         try
         {
-            while (await from.ReceiveAsync(buffer, link.Token) is var read and > 0)
+            while (await from.ReadAsync(buffer, link.Token) is var read and > 0)
             {
                 await WaitForTheMode(link.Token);
-                var chunk = buffer.AsMemory(0, read);
-                while (!chunk.IsEmpty)
-                    chunk = chunk[await to.SendAsync(chunk, link.Token)..];
+                await to.WriteAsync(buffer.AsMemory(0, read), link.Token);
             }
-            to.Shutdown(SocketShutdown.Send);
+            if (to is SslStream tls)
+                await tls.ShutdownAsync();
+            toSocket.Shutdown(SocketShutdown.Send);
         }
         catch (Exception e) when (IsTheLinkFailing(e))
         {
@@ -165,9 +212,15 @@ public sealed class FaultProxy : IAsyncDisposable
         }
     }
 
-    /// <summary>A peer reset or closed its side, or the link was cut (its sockets disposed).</summary>
+    /// <summary>A peer reset or closed its side, failed the TLS handshake, or the link was cut (its
+    /// sockets disposed).</summary>
     static bool IsTheLinkFailing(Exception e) =>
-        e is SocketException or OperationCanceledException or ObjectDisposedException;
+        e
+            is SocketException
+                or IOException
+                or OperationCanceledException
+                or ObjectDisposedException
+                or System.Security.Authentication.AuthenticationException;
 
     async Task WaitForTheMode(CancellationToken token)
     {
@@ -193,6 +246,7 @@ public sealed class FaultProxy : IAsyncDisposable
             link.Abort();
         await Task.WhenAll(open.Select(l => l.Running));
         stopping.Dispose();
+        certificate?.Dispose();
     }
 
     /// <summary>A client's connection and the proxy's own to the target.</summary>

@@ -16,8 +16,6 @@ public static class TestServices
     public static string RedisDatabase(int number) =>
         new UriBuilder(RedisUrl) { Path = $"/{number}" }.Uri.ToString();
 
-    public static string RedisTlsUrl => Required("REDIS_TLS_URL");
-
     /// <summary>The S3-compatible server (s3rver) and its bucket, as bin/test starts them.</summary>
     public static Dictionary<string, string?> S3 =>
         new()

@@ -43,9 +43,14 @@ install_missing() {
   [ -x "$PG_BIN/initdb" ] || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v npm >/dev/null || missing+=(nodejs npm)
-  command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+  install_node_packages
+}
+
+# The project's own npm packages (s3rver, Bootstrap) into the checkout: no root needed.
+install_node_packages() {
+  command -v npm >/dev/null || die "npm is needed (Node.js 20): sudo apt-get install -y nodejs npm"
   # npm ci only when package-lock.json changed since the last install.
   if [ ! -f "$ROOT/node_modules/.package-lock.json" ] \
      || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
@@ -102,21 +107,15 @@ recreate_database() {
 # makes them hang, and Redis's expiries are relative anyway.
 redis_cli() { env -u LD_PRELOAD redis-cli "$@"; }
 
-# start_redis DIR PORT [TLS_PORT]: no persistence, like a cache; sessions survive a restart of the
-# app, not of this local Redis. With TLS_PORT it also speaks TLS there with a self-signed
-# certificate, as Heroku Redis does on rediss://.
+# start_redis DIR PORT: no persistence, like a cache; sessions survive a restart of the app, not of
+# this local Redis.
 start_redis() {
-  local dir=$1 port=$2 tls_port=${3:-} tls=()
+  local dir=$1 port=$2
   mkdir -p "$dir"
   redis_cli -p "$port" ping >/dev/null 2>&1 && return 0
-  if [ -n "$tls_port" ]; then
-    [ -f "$dir/tls.crt" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
-      -keyout "$dir/tls.key" -out "$dir/tls.crt" >/dev/null 2>&1 || die "openssl could not make a certificate"
-    tls=(--tls-port "$tls_port" --tls-cert-file "$dir/tls.crt" --tls-key-file "$dir/tls.key" --tls-auth-clients no)
-  fi
   # As Heroku Redis mini: 25 MB. volatile-ttl evicts the keys closest to expiry first (rate-limit
   # counters before sessions) and never the data-protection keys, which have no TTL.
-  env -u LD_PRELOAD redis-server --bind 127.0.0.1 --port "$port" "${tls[@]}" --save '' --appendonly no --daemonize yes \
+  env -u LD_PRELOAD redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize yes \
     --maxmemory 25mb --maxmemory-policy volatile-ttl \
     --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null \
     || die "Redis did not start on port $port"
