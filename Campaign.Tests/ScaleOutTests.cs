@@ -86,7 +86,7 @@ public sealed class ScaleOutTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.UnprocessableEntity, withdrawWithoutTicking.StatusCode);
 
         // Signed out on one, out everywhere.
-        Assert.True(visitor.Has("campaign_session"));
+        Assert.True(visitor.Has(Campaign.Platform.Sessions.SecureCookieName));
         Assert.Equal(
             HttpStatusCode.NoContent,
             (await visitor.Delete($"{two}/api/v1/session")).StatusCode

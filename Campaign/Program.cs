@@ -80,7 +80,11 @@ builder.Services.AddRazorComponents();
 builder.Services.AddSingleton(HtmlEncoder.Create(UnicodeRanges.All));
 builder.Services.AddAntiforgery(options =>
 {
-    options.Cookie.Name = "campaign_antiforgery";
+    // __Host-: only from this host over HTTPS, for path / (Sessions.SecureCookieName says why).
+    options.Cookie.Name = builder.Environment.IsDevelopment()
+        ? "campaign_antiforgery"
+        : "__Host-campaign_antiforgery";
+    options.Cookie.Path = "/";
     options.Cookie.SecurePolicy = builder.Environment.IsDevelopment()
         ? CookieSecurePolicy.SameAsRequest
         : CookieSecurePolicy.Always;

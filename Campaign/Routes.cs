@@ -21,13 +21,16 @@ public sealed class Routes : ICarterModule
         app.MapGet("/hello", SayHello.Handle);
 
         // Pages for people (STEPS 2-3): forms carry anti-forgery tokens, answers are HTML
-        var pages = app.MapGroup("").ExcludeFromDescription();
+        var pages = app.MapGroup("").ExcludeFromDescription().WithSmallBodies();
         pages.MapGet("/", GetCampaign.ShowLanding).CacheOutput(OutputCaching.Landing);
         pages.MapGet("/signup", SubmitEntry.ShowForm);
         pages.MapPost("/signup", SubmitEntry.HandleForm).AddEndpointFilter<PerClientLimit>();
         pages.MapGet("/signup/sent", SubmitEntry.ShowSent);
         pages.MapGet("/sign-in", StartSession.ShowForm);
-        pages.MapPost("/sign-in", StartSession.HandleForm).AddEndpointFilter<PerClientLimit>();
+        pages
+            .MapPost("/sign-in", StartSession.HandleForm)
+            .AddEndpointFilter<PerClientLimit>()
+            .StartsNewSession();
         pages.MapPost("/sign-in/link", SignInLink.HandleForm).AddEndpointFilter<PerClientLimit>();
         pages.MapGet("/sign-in/sent", SignInLink.ShowSent);
         pages.MapPost("/sign-out", EndSession.HandleForm);
@@ -47,8 +50,7 @@ public sealed class Routes : ICarterModule
         app.MapGet("/readyz", CheckHealth.Ready);
 
         // The JSON API (STEPS 2-3): small JSON bodies only, problem details for every error
-        var api = app.MapGroup("/api/v1")
-            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024));
+        var api = app.MapGroup("/api/v1").WithSmallBodies();
         api.ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status405MethodNotAllowed)
@@ -67,6 +69,7 @@ public sealed class Routes : ICarterModule
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
         api.MapPost("/session", StartSession.Handle)
+            .StartsNewSession()
             .WithSummary("Sign in with the token from a mail; answers with the session cookie")
             .AddEndpointFilter<PerClientLimit>()
             .ProducesProblem(StatusCodes.Status429TooManyRequests);

@@ -93,6 +93,15 @@ public sealed class ErrorPagesTests(CampaignApp app) : IAsyncLifetime
         );
         Assert.Equal(HttpStatusCode.ServiceUnavailable, page.StatusCode);
         Assert.Contains("入力した内容は保存されていません", await page.Content.ReadAsStringAsync());
+        // The error handler replaces the response: the security headers are still on it.
+        foreach (var answer in new[] { api, page })
+        {
+            Assert.Contains(
+                "default-src 'self'",
+                answer.Headers.GetValues("Content-Security-Policy").Single()
+            );
+            Assert.Equal("nosniff", answer.Headers.GetValues("X-Content-Type-Options").Single());
+        }
     }
 
     [Fact]

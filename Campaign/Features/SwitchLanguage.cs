@@ -30,8 +30,11 @@ public static class SwitchLanguage
         return TypedResults.LocalRedirect(IsLocal(returnTo) ? returnTo! : "/");
     }
 
+    // As ASP.NET Core's own check for a local address (which LocalRedirect makes, throwing): a
+    // control character (/%09/x) is refused here, so that the answer is "/" and never a 500.
     static bool IsLocal(string? path) =>
         path is { Length: > 0 }
         && path[0] == '/'
-        && (path.Length == 1 || (path[1] != '/' && path[1] != '\\'));
+        && (path.Length == 1 || (path[1] != '/' && path[1] != '\\'))
+        && !path.Any(char.IsControl);
 }

@@ -71,7 +71,7 @@ public static class ErrorResponses
                     StatusCodeSelector = error =>
                         error switch
                         {
-                            BadHttpRequestException bad => bad.StatusCode,
+                            BadHttpRequestException bad => StatusOf(bad),
                             // A dyno stopping (SIGTERM) cuts short a request still arriving: the
                             // client may retry, and the router sends it to another dyno.
                             OperationCanceledException => StatusCodes.Status503ServiceUnavailable,
@@ -85,6 +85,20 @@ public static class ErrorResponses
                 }
             )
             .UseStatusCodePages(context => Write(context.HttpContext, null));
+    }
+
+    // A form too large to read fails the anti-forgery check that reads it first: the answer is
+    // what stopped the reading (413), not a missing token (400).
+    static int StatusOf(BadHttpRequestException bad) =>
+        bad.InnerException is { } inner
+        && Causes(inner).OfType<BadHttpRequestException>().FirstOrDefault() is { } cause
+            ? cause.StatusCode
+            : bad.StatusCode;
+
+    static IEnumerable<Exception> Causes(Exception error)
+    {
+        for (Exception? e = error; e is not null; e = e.InnerException)
+            yield return e;
     }
 
     static bool WantsProblem(HttpRequest request) =>

@@ -16,15 +16,22 @@ public static class SecurityHeaders
         // response, not before Kestrel starts (the web process's warm-up has the client make its
         // first one on another thread meanwhile).
         var policy = new Lazy<string>(() => Policy(photoOrigin()));
+        // Set as the response starts, not before the rest of the pipeline runs: the error handler
+        // clears the headers of a response it replaces, and a 500 or 503 page needs them too.
         return app.Use(
             (context, next) =>
             {
-                var headers = context.Response.Headers;
-                headers.ContentSecurityPolicy = policy.Value;
-                headers.XContentTypeOptions = "nosniff";
-                headers["Referrer-Policy"] = "strict-origin-when-cross-origin";
-                headers["Permissions-Policy"] =
-                    "camera=(), microphone=(), geolocation=(), payment=()";
+                var response = context.Response;
+                response.OnStarting(() =>
+                {
+                    var headers = response.Headers;
+                    headers.ContentSecurityPolicy = policy.Value;
+                    headers.XContentTypeOptions = "nosniff";
+                    headers["Referrer-Policy"] = "strict-origin-when-cross-origin";
+                    headers["Permissions-Policy"] =
+                        "camera=(), microphone=(), geolocation=(), payment=()";
+                    return Task.CompletedTask;
+                });
                 return next(context);
             }
         );

@@ -1,6 +1,7 @@
 using System.Net;
 using Campaign.Features.Entering;
 using Marten;
+using Microsoft.Extensions.DependencyInjection;
 using Snapshooter;
 using Snapshooter.Xunit;
 
@@ -32,7 +33,10 @@ public sealed class StartSessionTests(CampaignApp app) : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.NoContent, signIn.StatusCode);
         var cookie = Assert.Single(signIn.Headers.GetValues("Set-Cookie"));
-        Assert.Contains("campaign_session=", cookie);
+        // Outside Development, only this host over HTTPS may set it (no Domain, path /).
+        Assert.StartsWith("__Host-campaign_session=", cookie);
+        Assert.Contains("path=/;", cookie);
+        Assert.DoesNotContain("domain=", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("secure", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("samesite=lax", cookie, StringComparison.OrdinalIgnoreCase);
@@ -161,5 +165,114 @@ public sealed class StartSessionTests(CampaignApp app) : IAsyncLifetime
         var me = await other.GetAsync("/api/v1/me");
 
         Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+    }
+
+    /// <summary>A client that sends only the cookies a test gives it, as a browser someone tampered with.</summary>
+    HttpClient Bare() =>
+        app.CreateClient(
+            new() { HandleCookies = false, BaseAddress = app.ClientOptions.BaseAddress }
+        );
+
+    static string SessionCookieOf(HttpResponseMessage signIn) =>
+        signIn
+            .Headers.GetValues("Set-Cookie")
+            .Single(c => c.StartsWith(Campaign.Platform.Sessions.SecureCookieName + "="))
+            .Split(';')[0];
+
+    static async Task<HttpResponseMessage> With(
+        HttpClient client,
+        string cookie,
+        HttpRequestMessage request
+    )
+    {
+        request.Headers.Add("Cookie", cookie);
+        return await client.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task A_session_cookie_planted_before_sign_in_never_becomes_the_victims_session()
+    {
+        // The attacker signs in as themselves and plants that cookie in the victim's browser (a
+        // shared PC, a sibling subdomain, a plain-HTTP answer).
+        using var attacker = Bare();
+        var attackerSignIn = await attacker.SignIn(await TokenFor(attacker, "attacker@example.jp"));
+        var planted = SessionCookieOf(attackerSignIn);
+        var victimToken = await TokenFor(attacker, "victim@example.jp");
+
+        // The victim signs in with the planted cookie still in their browser.
+        var victimSignIn = await With(
+            attacker,
+            planted,
+            new HttpRequestMessage(HttpMethod.Post, "/api/v1/session")
+            {
+                Content = System.Net.Http.Json.JsonContent.Create(new { token = victimToken }),
+            }
+        );
+        var victimCookie = SessionCookieOf(victimSignIn);
+        var asPlanted = await With(attacker, planted, new(HttpMethod.Get, "/api/v1/me"));
+        var asVictim = await With(attacker, victimCookie, new(HttpMethod.Get, "/api/v1/me"));
+
+        Assert.Equal(HttpStatusCode.NoContent, victimSignIn.StatusCode);
+        // The planted key resolves to nobody now, not to the victim (nor to the attacker).
+        var problem = await asPlanted.Problem(HttpStatusCode.Unauthorized);
+        Assert.Equal("/problems/not-signed-in", (string)problem["type"]!);
+        Assert.Equal(HttpStatusCode.OK, asVictim.StatusCode);
+        await using var session = app.Store.QuerySession();
+        var entrants = await session.Query<Entrant>().ToListAsync();
+        var victim = entrants.Single(e => e.Email == "victim@example.jp");
+        var attackerId = entrants.Single(e => e.Email == "attacker@example.jp").Id;
+        Assert.Equal(victim.Id.ToString(), (string)(await asVictim.Json())["id"]!);
+        // The store holds the victim's session under a new key and nothing of the attacker's.
+        var sessions = app.Services.GetRequiredService<Campaign.Platform.RedisSessionStore>();
+        Assert.Equal(1, await sessions.CountOf(victim.Id));
+        Assert.Equal(0, await sessions.CountOf(attackerId));
+    }
+
+    [Fact]
+    public async Task The_session_store_never_gives_one_entrants_key_to_another()
+    {
+        var sessions = app.Services.GetRequiredService<Campaign.Platform.RedisSessionStore>();
+        var (one, other) = (Guid.NewGuid(), Guid.NewGuid());
+        static Microsoft.AspNetCore.Authentication.AuthenticationTicket Ticket(Guid id) =>
+            new(Campaign.Features.SignIn.CurrentEntrant.Principal(id), "Cookies");
+        var key = await sessions.StoreAsync(Ticket(one));
+
+        await sessions.RenewAsync(key, Ticket(one)); // a renewal of the same entrant's session
+        var moved = await Record.ExceptionAsync(() => sessions.RenewAsync(key, Ticket(other)));
+
+        Assert.IsType<InvalidOperationException>(moved);
+        Assert.Null(await sessions.RetrieveAsync(key));
+        Assert.Equal(0, await sessions.CountOf(other));
+    }
+
+    [Fact]
+    public async Task The_sign_out_form_without_its_anti_forgery_token_signs_nobody_out()
+    {
+        using var client = app.CreateClient(
+            new() { AllowAutoRedirect = false, BaseAddress = app.ClientOptions.BaseAddress }
+        );
+        await client.SignIn(await TokenFor(client, "taro@example.jp"));
+        var mePage = await (await client.GetAsync("/me")).Content.ReadAsStringAsync();
+        var formToken = System
+            .Text.RegularExpressions.Regex.Match(
+                mePage,
+                "name=\"__RequestVerificationToken\" value=\"([^\"]+)\""
+            )
+            .Groups[1]
+            .Value;
+
+        // Another site's form posting to ours: no token.
+        var forged = await client.PostAsync("/sign-out", new FormUrlEncodedContent([]));
+        var stillSignedIn = await client.GetAsync("/api/v1/me");
+        var signOut = await client.PostAsync(
+            "/sign-out",
+            new FormUrlEncodedContent([new("__RequestVerificationToken", formToken)])
+        );
+        var afterwards = await client.GetAsync("/api/v1/me");
+
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, stillSignedIn.StatusCode);
+        Assert.Equal(HttpStatusCode.SeeOther, signOut.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, afterwards.StatusCode);
     }
 }

@@ -104,8 +104,17 @@ public sealed record EntryInput(string Email, string DisplayName, string Locale,
     public static bool IsOldMobileStyle(string email) =>
         email.Split('@')[0] is var local && (local.Contains("..") || local.EndsWith('.'));
 
+    /// <summary>
+    /// The longest text that is normalised. NFKC can make a text 18 times longer (U+FDFA becomes 18
+    /// letters), so a longer one is left as it came: it is refused by the length checks that
+    /// follow, which run on the normalised text.
+    /// </summary>
+    public const int NormalizedMax = 1024;
+
     public static string Normalize(string? text) =>
-        (text ?? "").Normalize(NormalizationForm.FormKC).Trim();
+        text is { Length: > NormalizedMax }
+            ? text
+            : (text ?? "").Normalize(NormalizationForm.FormKC).Trim();
 
     // The HTML form's rule for e-mail, plus a dot in the domain: plain ASCII, no spaces, no line
     // breaks (so no header injection), one @.

@@ -109,7 +109,9 @@ public static class EndSession
         return TypedResults.NoContent();
     }
 
-    public static async Task<IResult> HandleForm(HttpContext http, CancellationToken _)
+    // The form is read so that its anti-forgery token is checked: another site cannot sign a
+    // visitor out.
+    public static async Task<IResult> HandleForm(HttpContext http, IFormCollection form)
     {
         await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
         return Page.SeeOther("/");
