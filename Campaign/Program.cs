@@ -172,6 +172,10 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
         })
         .UseNpgsqlDataSource()
         .UseLightweightSessions();
+    host.Services.ConfigureMarten(
+        (services, options) =>
+            options.Logger(ActivatorUtilities.CreateInstance<DatabaseLog>(services))
+    );
     host.Services.AddQueue();
     host.Services.AddMail(settings);
     host.Services.AddSingleton<PhotoStorage>();

@@ -33,6 +33,39 @@ public sealed class SettingsTests
     }
 
     [Fact]
+    public void Printed_settings_show_no_password_key_or_address_of_a_person()
+    {
+        var settings = Load(
+            "Production",
+            Complete(
+                new()
+                {
+                    ["DATABASE_URL"] = "postgres://u:db-password-1@db.example.com:5432/app",
+                    ["REDIS_URL"] = "rediss://:redis-password-2@cache.example.com:6380",
+                    ["SENDGRID_API_KEY"] = "SG.sendgrid-key-3",
+                    ["AWS_SECRET_ACCESS_KEY"] = "aws-secret-4",
+                    ["OPERATOR_EMAIL"] = "operator.person@example.com",
+                }
+            )
+        );
+
+        var printed = settings.ToString();
+
+        Assert.Contains("AppBaseUrl = https://campaign.example.com/", printed);
+        foreach (
+            var secret in new[]
+            {
+                "db-password-1",
+                "redis-password-2",
+                "SG.sendgrid-key-3",
+                "aws-secret-4",
+                "operator.person",
+            }
+        )
+            Assert.DoesNotContain(secret, printed);
+    }
+
+    [Fact]
     public void One_message_names_every_missing_variable()
     {
         var error = Assert.Throws<ConfigurationException>(() => Load("Production", []));

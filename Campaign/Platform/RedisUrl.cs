@@ -33,6 +33,8 @@ public static class RedisUrl
             // Keep retrying in the background instead of failing the boot: a dyno must start
             // (and answer /healthz) even while Redis is briefly away.
             AbortOnConnectFail = false,
+            // Exception messages would otherwise name the keys of the command (a session's key).
+            IncludeDetailInExceptions = false,
             // Fail fast: a stuck Redis costs a request half a second, not the router's 30 s.
             ConnectTimeout = 1000,
             AsyncTimeout = 500,

@@ -26,6 +26,15 @@ public sealed record Settings(
 )
 {
     /// <summary>
+    /// Never prints the connection strings (the database's and Redis's passwords) nor the
+    /// operator's address: records print every property by default.
+    /// </summary>
+    public override string ToString() =>
+        $"Settings {{ DatabaseSchema = {DatabaseSchema}, AppBaseUrl = {AppBaseUrl}, Mail = {Mail}, "
+        + $"Campaign = {Campaign}, RateLimitPerMinute = {RateLimitPerMinute}, BehindProxy = {BehindProxy}, "
+        + $"S3 = {S3}, Nightly = {Nightly}, Retention = {Retention}, AllowSeed = {AllowSeed}, Dyno = {Dyno} }}";
+
+    /// <summary>
     /// Reads and checks every variable, then throws one <see cref="ConfigurationException"/> naming
     /// each one that is missing or malformed, so an operator fixes them all in one go.
     /// </summary>
@@ -216,7 +225,12 @@ public sealed record MailSettings(
     MailAddress From,
     Uri? SendGridApiUrl,
     string? SenderPostalAddress = null
-);
+)
+{
+    /// <summary>Never prints the SendGrid key.</summary>
+    public override string ToString() =>
+        $"MailSettings {{ From = {From.Address}, SendGridApiKey = {(SendGridApiKey is null ? "unset" : "set")}, SendGridApiUrl = {SendGridApiUrl} }}";
+}
 
 /// <summary>The S3 bucket for photos; <see cref="Endpoint"/> is set for an S3-compatible server.</summary>
 public sealed record S3Settings(
@@ -232,7 +246,12 @@ public sealed record S3Settings(
 }
 
 /// <summary>The nightly reminder: when (local time in the campaign's zone) and who gets the summary.</summary>
-public sealed record NightlySettings(TimeOnly SendAt, MailAddress? OperatorEmail);
+public sealed record NightlySettings(TimeOnly SendAt, MailAddress? OperatorEmail)
+{
+    /// <summary>The operator's address is someone's: not printed.</summary>
+    public override string ToString() =>
+        $"NightlySettings {{ SendAt = {SendAt}, OperatorEmail = {(OperatorEmail is null ? "unset" : "set")} }}";
+}
 
 /// <summary>
 /// How long personal data is kept: an entry never confirmed, from when it was made; everything
