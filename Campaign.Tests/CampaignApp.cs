@@ -96,6 +96,7 @@ public sealed class CampaignApp : WebApplicationFactory<Program>, IAsyncLifetime
     public async Task ResetAsync()
     {
         await Store.Advanced.ResetAllData();
+        Services.GetRequiredService<Campaign.Features.Entering.EntrantCount>().Forget();
         await ForgetRedisKeysButTheDataProtectionKeys();
         SendGrid.Reset();
         Clock.At(TestClock.RealNow);

@@ -90,6 +90,7 @@ builder.Services.AddAntiforgery(options =>
         : CookieSecurePolicy.Always;
 });
 builder.Services.AddPageCache(Language.Of);
+builder.Services.AddSingleton<EntrantCount>();
 builder.Services.AddOpenApi();
 builder.Services.AddCarter(configurator: c => c.WithModule<Routes>());
 

@@ -85,7 +85,8 @@ public sealed class RetentionTests : IAsyncLifetime
 
         Assert.Equal(1, dryRun.PendingEntrants);
         Assert.Equal(4, leftByDryRun.Count);
-        Assert.Equal(new PurgeExpiredData.Summary(false, 1, 0, 0, 0, 0), summary);
+        // The links of young@ and confirmed@ expired long ago (old@'s went with old@).
+        Assert.Equal(new PurgeExpiredData.Summary(false, 1, 0, 0, 0, 0, 2), summary);
         Assert.Equal(
             ["confirmed@example.jp", "signing-in@example.jp", "young@example.jp"],
             await Left()
@@ -103,7 +104,33 @@ public sealed class RetentionTests : IAsyncLifetime
 
         var summary = await Purge.Run(dryRun: false, default);
 
-        Assert.Equal(new PurgeExpiredData.Summary(false, 0, 0, 0, 0, 0), summary);
+        Assert.Equal(new PurgeExpiredData.Summary(false, 0, 0, 0, 0, 0, 1), summary);
+        Assert.Equal(["confirmed@example.jp"], await Left());
+    }
+
+    [Fact]
+    public async Task A_sign_in_link_goes_on_the_hourly_run_once_it_has_expired_and_not_before()
+    {
+        At(Entered);
+        var entrant = await Stored("confirmed@example.jp", Entered, confirmed: true);
+        async Task<int> Links()
+        {
+            await using var session = app.Store.QuerySession();
+            return await session.Query<SignInToken>().CountAsync(t => t.EntrantId == entrant.Id);
+        }
+
+        At(Entered + SignInToken.Lifetime - TimeSpan.FromSeconds(1));
+        var early = await Purge.Run(dryRun: false, default);
+        var beforeExpiry = await Links();
+        At(Entered + SignInToken.Lifetime);
+        var dryRun = await Purge.Run(dryRun: true, default);
+        var afterDryRun = await Links();
+        var onExpiry = await Purge.Run(dryRun: false, default);
+
+        Assert.Equal((0, 1), (early.ExpiredLinks, beforeExpiry));
+        Assert.Equal((1, 1), (dryRun.ExpiredLinks, afterDryRun));
+        Assert.Equal(1, onExpiry.ExpiredLinks);
+        Assert.Equal(0, await Links());
         Assert.Equal(["confirmed@example.jp"], await Left());
     }
 

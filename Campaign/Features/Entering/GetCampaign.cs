@@ -1,6 +1,5 @@
 using Campaign.Pages;
 using Campaign.Platform;
-using Marten;
 
 namespace Campaign.Features.Entering;
 
@@ -26,10 +25,9 @@ public static class GetCampaign
 
     public static async Task<CampaignView> Load(
         string locale,
-        IQuerySession session,
+        EntrantCount entrants,
         Settings settings,
-        TimeProvider clock,
-        CancellationToken cancellationToken
+        TimeProvider clock
     ) =>
         new(
             Title(locale),
@@ -37,7 +35,7 @@ public static class GetCampaign
             settings.Campaign.EndsAt,
             settings.Campaign.TimeZone.Id,
             IsOpen(settings.Campaign, clock.GetUtcNow()),
-            await session.Query<Entrant>().CountAsync(cancellationToken)
+            await entrants.Current()
         );
 
     /// <summary>
@@ -47,18 +45,17 @@ public static class GetCampaign
     /// </summary>
     public static async Task<RazorComponentResult<LandingPage>> ShowLanding(
         HttpContext http,
-        IQuerySession session,
+        EntrantCount entrants,
         Settings settings,
         TimeProvider clock,
-        ILogger<CampaignView> logger,
-        CancellationToken cancellationToken
+        ILogger<CampaignView> logger
     )
     {
         var locale = Language.Of(http);
         int? count;
         try
         {
-            count = await session.Query<Entrant>().CountAsync(cancellationToken);
+            count = await entrants.Current();
         }
         catch (Exception e) when (ErrorResponses.IsBackingServiceFailure(e))
         {
@@ -87,12 +84,11 @@ public static class GetCampaign
         );
     }
 
+    /// <summary>The campaign as data; its count may be a few seconds old (<see cref="EntrantCount"/>).</summary>
     public static async Task<Ok<CampaignView>> Handle(
         HttpContext http,
-        IQuerySession session,
+        EntrantCount entrants,
         Settings settings,
-        TimeProvider clock,
-        CancellationToken cancellationToken
-    ) =>
-        TypedResults.Ok(await Load(Language.Of(http), session, settings, clock, cancellationToken));
+        TimeProvider clock
+    ) => TypedResults.Ok(await Load(Language.Of(http), entrants, settings, clock));
 }

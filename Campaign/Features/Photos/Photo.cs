@@ -20,7 +20,11 @@ public sealed class PhotoUpload
     public DateTimeOffset ExpiresAt { get; set; }
 
     public static void Configure(StoreOptions options) =>
-        options.Schema.For<PhotoUpload>().Duplicate(x => x.ExpiresAt, pgType: "timestamptz");
+        options
+            .Schema.For<PhotoUpload>()
+            .Duplicate(x => x.ExpiresAt, pgType: "timestamptz")
+            // Withdrawal, export and the purges find an entrant's uploads without a scan.
+            .Index(x => x.EntrantId);
 }
 
 /// <summary>What a photo may be, and how each kind of image begins.</summary>

@@ -15,6 +15,7 @@ namespace Campaign.Features.Privacy;
 /// <list type="bullet">
 /// <item>an entry never confirmed goes <c>PENDING_RETENTION_DAYS</c> (7) after it was made, unless
 /// its entrant holds a sign-in link that still works;</item>
+/// <item>a sign-in link goes once it has expired;</item>
 /// <item>everything else goes <c>RETENTION_DAYS</c> (90) after the campaign ends
 /// (<c>CAMPAIGN_ENDS_AT</c>): entrants, their sessions, photos, mail records and the withdrawal
 /// tombstones; the operator is told what went (<c>OPERATOR_EMAIL</c>).</item>
@@ -40,13 +41,15 @@ public sealed partial class PurgeExpiredData(
         int Entrants,
         int Photos,
         int MailRecords,
-        int Tombstones
+        int Tombstones,
+        int ExpiredLinks = 0
     )
     {
-        public bool Any => PendingEntrants + Entrants + Photos + MailRecords + Tombstones > 0;
+        public bool Any =>
+            PendingEntrants + Entrants + Photos + MailRecords + Tombstones + ExpiredLinks > 0;
 
         public override string ToString() =>
-            $"campaign_purge={(CampaignPurge ? "yes" : "no")} pending_entrants={PendingEntrants} entrants={Entrants} photos={Photos} mail_records={MailRecords} tombstones={Tombstones}";
+            $"campaign_purge={(CampaignPurge ? "yes" : "no")} pending_entrants={PendingEntrants} entrants={Entrants} photos={Photos} mail_records={MailRecords} tombstones={Tombstones} expired_links={ExpiredLinks}";
     }
 
     /// <summary>When everything goes: the campaign's end plus RETENTION_DAYS; never while it has no end.</summary>
@@ -103,7 +106,36 @@ public sealed partial class PurgeExpiredData(
                 await Withdraw.Erase(expired, session, sessions, storage, now, cancellationToken);
             purged += expired.Length;
         }
-        return new Summary(false, purged, 0, 0, 0, 0);
+        return new Summary(
+            false,
+            purged,
+            0,
+            0,
+            0,
+            0,
+            await PurgeExpiredLinks(now, dryRun, cancellationToken)
+        );
+    }
+
+    /// <summary>
+    /// Sign-in links past their expiry, used or not: they open nothing any more, and left alone
+    /// they would pile up until the campaign ends (one or more per entry).
+    /// </summary>
+    async Task<int> PurgeExpiredLinks(
+        DateTimeOffset now,
+        bool dryRun,
+        CancellationToken cancellationToken
+    )
+    {
+        await using var session = store.LightweightSession();
+        var expired = await session
+            .Query<SignInToken>()
+            .CountAsync(t => t.ExpiresAt <= now, cancellationToken);
+        if (dryRun || expired == 0)
+            return expired;
+        session.DeleteWhere<SignInToken>(t => t.ExpiresAt <= now);
+        await session.SaveChangesAsync(cancellationToken);
+        return expired;
     }
 
     async Task<Summary> PurgeCampaign(bool dryRun, CancellationToken cancellationToken)

@@ -50,6 +50,10 @@ public sealed class SignInToken
     }
 
     public static void Configure(StoreOptions options) =>
-        // Two requests racing with one token: the second save fails, so the token is used once.
-        options.Schema.For<SignInToken>().UseOptimisticConcurrency(true);
+        options
+            .Schema.For<SignInToken>()
+            // Two requests racing with one token: the second save fails, so the token is used once.
+            .UseOptimisticConcurrency(true)
+            // Withdrawal, export and the purges find an entrant's links without a scan.
+            .Index(x => x.EntrantId);
 }
