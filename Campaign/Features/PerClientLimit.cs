@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using Campaign.Platform;
 using StackExchange.Redis;
 
@@ -8,7 +7,9 @@ namespace Campaign.Features;
 /// <summary>
 /// A per-client limit on requests that can be abused (entering, signing in), counted in Redis so
 /// that it is one limit whether one dyno or ten answer: a counter per client and minute. The client
-/// is its IP address (the router's <c>X-Forwarded-For</c> on Heroku), hashed: Redis never holds it.
+/// is its IP address (the router's <c>X-Forwarded-For</c> on Heroku), hashed: Redis never holds it;
+/// an IPv6 client is its /64, the block one subscriber is given. While Redis fails, each process
+/// counts on its own (<see cref="WhileRedisFails"/>): the limit is then per dyno, never gone.
 /// <c>RATE_LIMIT_PER_MINUTE=0</c> turns the limit off (load tests).
 /// </summary>
 public sealed partial class PerClientLimit(
@@ -29,20 +30,17 @@ public sealed partial class PerClientLimit(
 
         var http = context.HttpContext;
         var now = clock.GetUtcNow();
-        var key = $"limit:{now:yyyyMMddHHmm}:{Client(http)}";
+        var key = KeyOf(Client(http), now);
         long count;
         try
         {
-            var db = redis.GetDatabase();
-            count = await db.StringIncrementAsync(key);
-            if (count == 1)
-                await db.KeyExpireAsync(key, TimeSpan.FromSeconds(90));
+            count = (long)
+                await redis.GetDatabase().ScriptEvaluateAsync(CountScript, [key], [ExpirySeconds]);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            // Without Redis the limit cannot be counted; the request goes on rather than failing.
-            LogUncounted(logger, e.GetType().Name);
-            return await next(context);
+            LogCountedHere(logger, e.GetType().Name);
+            count = WhileRedisFails.Count(key, now);
         }
         if (count <= limit)
             return await next(context);
@@ -66,15 +64,68 @@ public sealed partial class PerClientLimit(
         );
     }
 
-    static string Client(HttpContext http)
+    // The count and its expiry in one step (a script runs whole), and an expiry for any counter
+    // that has none: no counter outlives its minute. EXPIRE ... NX needs Redis 7.
+    const string CountScript = """
+        local count = redis.call('INCR', KEYS[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
+        return count
+        """;
+    const int ExpirySeconds = 90;
+
+    /// <summary>The counters of this process alone, for the minutes Redis fails.</summary>
+    static readonly LocalCounters WhileRedisFails = new();
+
+    public static string KeyOf(string client, DateTimeOffset now) =>
+        $"limit:{now:yyyyMMddHHmm}:{client}";
+
+    public static string Client(HttpContext http)
     {
-        var address = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(address)))[..16];
+        var address = http.Connection.RemoteIpAddress;
+        if (address is { IsIPv4MappedToIPv6: true })
+            address = address.MapToIPv4();
+        var bytes = address?.GetAddressBytes() ?? [];
+        // IPv6: the first 64 bits, which one subscriber holds whole (each of its devices, every
+        // address it rotates through, counts as the same client).
+        if (bytes.Length == 16)
+            bytes = bytes[..8];
+        return Convert.ToHexStringLower(SHA256.HashData(bytes))[..16];
+    }
+
+    sealed class LocalCounters
+    {
+        readonly Lock gate = new();
+        readonly Dictionary<string, long> counts = [];
+        DateTimeOffset minute;
+
+        public long Count(string key, DateTimeOffset now)
+        {
+            var thisMinute = new DateTimeOffset(
+                now.Year,
+                now.Month,
+                now.Day,
+                now.Hour,
+                now.Minute,
+                0,
+                now.Offset
+            );
+            lock (gate)
+            {
+                // Only the current minute's counters are kept.
+                if (thisMinute != minute)
+                {
+                    counts.Clear();
+                    minute = thisMinute;
+                }
+                counts[key] = counts.GetValueOrDefault(key) + 1;
+                return counts[key];
+            }
+        }
     }
 
     [LoggerMessage(
         Level = LogLevel.Warning,
-        Message = "rate limit not counted: Redis failed ({Error})"
+        Message = "rate limit counted in this process only: Redis failed ({Error})"
     )]
-    static partial void LogUncounted(ILogger logger, string error);
+    static partial void LogCountedHere(ILogger logger, string error);
 }
