@@ -79,6 +79,17 @@ public sealed class BackupTests : IAsyncLifetime
                 }
             );
             session.Delete<Entrant>(Guid.Parse("00000000-0000-0000-0000-000000000003"));
+            // Hanako stops campaign mail after the export; then her row is lost.
+            session.Store(
+                Campaign.Features.Privacy.Unsubscription.Of(
+                    "hanako@example.jp",
+                    DateTimeOffset.Parse("2026-12-05T10:00:00Z")
+                )
+            );
+            session.Delete<Entrant>(Guid.Parse("00000000-0000-0000-0000-000000000001"));
+            // Ken's address entered again, under another id.
+            session.Delete<Entrant>(Guid.Parse("00000000-0000-0000-0000-000000000002"));
+            session.Insert(Person(4, "Ken@example.com", "Ken again", photo: false));
             await session.SaveChangesAsync();
         }
         var restored = await Run(target, "import", export);
@@ -89,14 +100,30 @@ public sealed class BackupTests : IAsyncLifetime
             )
         );
         Assert.Equal(
-            "added=3 already-present=0 withdrawn-skipped=0 invalid-address-skipped=0\n",
+            "added=3 already-present=0 withdrawn-skipped=0 invalid-address-skipped=0 campaign-mail-kept-off=0\n",
             imported
         );
         Assert.Equal(export, again);
         Assert.Equal(
-            "added=0 already-present=2 withdrawn-skipped=1 invalid-address-skipped=0\n",
+            "added=1 already-present=1 withdrawn-skipped=1 invalid-address-skipped=0 campaign-mail-kept-off=1\n",
             restored
         );
+        await using (var store = Store(target))
+        await using (var session = store.QuerySession())
+        {
+            var hanako = await session.LoadAsync<Entrant>(
+                Guid.Parse("00000000-0000-0000-0000-000000000001")
+            );
+            Assert.False(hanako!.CampaignMail);
+            Assert.Equal(
+                ["Ken again"],
+                (
+                    await Marten.QueryableExtensions.ToListAsync(
+                        session.Query<Entrant>().Where(e => e.Email.ToLower() == "ken@example.com")
+                    )
+                ).Select(e => e.DisplayName)
+            );
+        }
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

@@ -169,6 +169,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             PhotoErasure.Configure(options);
             NightlyRun.Configure(options);
             Withdrawal.Configure(options);
+            Unsubscription.Configure(options);
             SignInLink.Configure(options);
         })
         .UseNpgsqlDataSource()

@@ -70,6 +70,12 @@ public sealed class UnsubscribeTests(CampaignApp app) : IAsyncLifetime
         Assert.Contains("配信を停止しました", await done.Content.ReadAsStringAsync());
         Assert.False(await WantsCampaignMail(entrant.Id));
         Assert.Equal(0, nextNight.Qualifying);
+        // On record by the address's hash, for a restore of an older export (ImportCommand).
+        await using var session = app.Store.QuerySession();
+        var record = await session.LoadAsync<Unsubscription>(
+            Campaign.Features.Backup.Withdrawal.IdOf(entrant.Email)
+        );
+        Assert.True(record!.Overrides(entrant));
     }
 
     [Fact]

@@ -13,8 +13,9 @@ public sealed class ImportInput : NetCoreInput
 
 /// <summary>
 /// <c>./Campaign import &lt; entrants.jsonl</c>: loads an export into an empty database, or restores
-/// chosen entrants (<c>--id</c>) into a live one. An entrant already present is left as it is, and
-/// one who withdrew since the export stays withdrawn; an address the entry form would refuse is
+/// chosen entrants (<c>--id</c>) into a live one. An entrant already present (by id, or by address
+/// under another id) is left as it is; one who withdrew since the export stays withdrawn, and one
+/// who stopped campaign mail since keeps it stopped; an address the entry form would refuse is
 /// skipped, and once the campaign's retention period is over nothing is imported.
 /// </summary>
 [Description("Loads entrants from JSON Lines on stdin", Name = "import")]
@@ -33,7 +34,7 @@ public sealed class ImportCommand : JasperFxAsyncCommand<ImportInput>
             );
             return false;
         }
-        var (added, present, withdrawn, refused, line) = (0, 0, 0, 0, 0);
+        var (added, present, withdrawn, refused, mailOff, line) = (0, 0, 0, 0, 0, 0);
         using var reader = new StreamReader(Console.OpenStandardInput());
         while (await reader.ReadLineAsync() is { } text)
         {
@@ -61,18 +62,46 @@ public sealed class ImportCommand : JasperFxAsyncCommand<ImportInput>
                 await session.LoadAsync<Withdrawal>(Withdrawal.IdOf(entrant.Email)) is not null
             )
                 withdrawn++;
-            else if (await session.LoadAsync<Entrant>(entrant.Id) is not null)
+            else if (await IsPresent(session, entrant))
                 present++;
             else
             {
+                // Stopped after this entry was made, on the live site: it stays stopped.
+                if (
+                    entrant.CampaignMail
+                    && await session.LoadAsync<Privacy.Unsubscription>(
+                        Withdrawal.IdOf(entrant.Email)
+                    )
+                        is { } stopped
+                    && stopped.Overrides(entrant)
+                )
+                {
+                    entrant.CampaignMail = false;
+                    mailOff++;
+                }
                 session.Insert(entrant);
-                await session.SaveChangesAsync();
-                added++;
+                try
+                {
+                    await session.SaveChangesAsync();
+                    added++;
+                }
+                catch (JasperFx.DocumentAlreadyExistsException)
+                {
+                    present++; // entered on the live site meanwhile
+                }
             }
         }
         Console.WriteLine(
-            $"added={added} already-present={present} withdrawn-skipped={withdrawn} invalid-address-skipped={refused}"
+            $"added={added} already-present={present} withdrawn-skipped={withdrawn} invalid-address-skipped={refused} campaign-mail-kept-off={mailOff}"
         );
         return true;
+    }
+
+    /// <summary>By id, or by address under another id (the address is unique, in any case).</summary>
+    static async Task<bool> IsPresent(IDocumentSession session, Entrant entrant)
+    {
+        var key = Entrant.KeyOf(entrant.Email);
+        return await session.LoadAsync<Entrant>(entrant.Id) is not null
+            || await session.Query<Entrant>().AnyAsync(e => e.Email.ToLower() == key);
     }
 }

@@ -181,6 +181,7 @@ public sealed partial class PurgeExpiredData(
             session.DeleteWhere<SignInToken>(t => true);
             session.DeleteWhere<PhotoUpload>(u => true);
             session.DeleteWhere<Withdrawal>(w => true);
+            session.DeleteWhere<Unsubscription>(u => true);
             // A run that never completed keeps its cursor, an entrant's id; completed ones keep
             // only their date and counts.
             session.DeleteWhere<Campaign.Features.Reminders.NightlyRun>(r => r.CompletedAt == null);

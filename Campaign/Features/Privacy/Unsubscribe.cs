@@ -62,6 +62,7 @@ public static class Unsubscribe
         UnsubscribeKey.Store keys,
         IDataProtectionProvider protection,
         IDocumentSession session,
+        TimeProvider clock,
         CancellationToken cancellationToken
     )
     {
@@ -75,6 +76,7 @@ public static class Unsubscribe
         {
             entrant.CampaignMail = false;
             session.Update(entrant);
+            session.Store(Unsubscription.Of(entrant.Email, clock.GetUtcNow()));
             await session.SaveChangesAsync(cancellationToken);
         }
         return Page.Show<MessagePage>(
@@ -114,4 +116,24 @@ public static class Unsubscribe
             },
             StatusCodes.Status400BadRequest
         );
+}
+
+/// <summary>
+/// That an address stopped campaign mail, and when: the hash of the address only, like a
+/// withdrawal's record. A restore (<c>import</c>) of an export made before then keeps the mail
+/// stopped; the campaign's purge deletes it with everything else.
+/// </summary>
+public sealed class Unsubscription
+{
+    /// <summary>SHA-256 of the lower-cased address (<see cref="Backup.Withdrawal.IdOf"/>).</summary>
+    public required string Id { get; set; }
+    public DateTimeOffset At { get; set; }
+
+    public static Unsubscription Of(string email, DateTimeOffset now) =>
+        new() { Id = Backup.Withdrawal.IdOf(email), At = now };
+
+    /// <summary>Whether it came after the entry was made (an entry made later chose again).</summary>
+    public bool Overrides(Entrant entrant) => At >= entrant.CreatedAt;
+
+    public static void Configure(StoreOptions options) => options.Schema.For<Unsubscription>();
 }
