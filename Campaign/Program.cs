@@ -91,6 +91,8 @@ builder.Services.AddAntiforgery(options =>
 });
 builder.Services.AddPageCache(Language.Of);
 builder.Services.AddSingleton<EntrantCount>();
+builder.Services.AddSingleton<Counters>();
+builder.Services.AddSingleton<MailBudget>();
 builder.Services.AddOpenApi();
 builder.Services.AddCarter(configurator: c => c.WithModule<Routes>());
 

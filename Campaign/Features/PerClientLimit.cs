@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using Campaign.Platform;
-using StackExchange.Redis;
 
 namespace Campaign.Features;
 
@@ -9,15 +8,11 @@ namespace Campaign.Features;
 /// that it is one limit whether one dyno or ten answer: a counter per client and minute. The client
 /// is its IP address (the router's <c>X-Forwarded-For</c> on Heroku), hashed: Redis never holds it;
 /// an IPv6 client is its /64, the block one subscriber is given. While Redis fails, each process
-/// counts on its own (<see cref="WhileRedisFails"/>): the limit is then per dyno, never gone.
+/// counts on its own (<see cref="Counters"/>): the limit is then per dyno, never gone.
 /// <c>RATE_LIMIT_PER_MINUTE=0</c> turns the limit off (load tests).
 /// </summary>
-public sealed partial class PerClientLimit(
-    IConnectionMultiplexer redis,
-    Settings settings,
-    TimeProvider clock,
-    ILogger<PerClientLimit> logger
-) : IEndpointFilter
+public sealed class PerClientLimit(Counters counters, Settings settings, TimeProvider clock)
+    : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(
         EndpointFilterInvocationContext context,
@@ -31,17 +26,7 @@ public sealed partial class PerClientLimit(
         var http = context.HttpContext;
         var now = clock.GetUtcNow();
         var key = KeyOf(Client(http), now);
-        long count;
-        try
-        {
-            count = (long)
-                await redis.GetDatabase().ScriptEvaluateAsync(CountScript, [key], [ExpirySeconds]);
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            LogCountedHere(logger, e.GetType().Name);
-            count = WhileRedisFails.Count(key, now);
-        }
+        var count = await counters.Increment(key, TimeSpan.FromSeconds(90));
         if (count <= limit)
             return await next(context);
 
@@ -64,18 +49,6 @@ public sealed partial class PerClientLimit(
         );
     }
 
-    // The count and its expiry in one step (a script runs whole), and an expiry for any counter
-    // that has none: no counter outlives its minute. EXPIRE ... NX needs Redis 7.
-    const string CountScript = """
-        local count = redis.call('INCR', KEYS[1])
-        redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
-        return count
-        """;
-    const int ExpirySeconds = 90;
-
-    /// <summary>The counters of this process alone, for the minutes Redis fails.</summary>
-    static readonly LocalCounters WhileRedisFails = new();
-
     public static string KeyOf(string client, DateTimeOffset now) =>
         $"limit:{now:yyyyMMddHHmm}:{client}";
 
@@ -91,41 +64,4 @@ public sealed partial class PerClientLimit(
             bytes = bytes[..8];
         return Convert.ToHexStringLower(SHA256.HashData(bytes))[..16];
     }
-
-    sealed class LocalCounters
-    {
-        readonly Lock gate = new();
-        readonly Dictionary<string, long> counts = [];
-        DateTimeOffset minute;
-
-        public long Count(string key, DateTimeOffset now)
-        {
-            var thisMinute = new DateTimeOffset(
-                now.Year,
-                now.Month,
-                now.Day,
-                now.Hour,
-                now.Minute,
-                0,
-                now.Offset
-            );
-            lock (gate)
-            {
-                // Only the current minute's counters are kept.
-                if (thisMinute != minute)
-                {
-                    counts.Clear();
-                    minute = thisMinute;
-                }
-                counts[key] = counts.GetValueOrDefault(key) + 1;
-                return counts[key];
-            }
-        }
-    }
-
-    [LoggerMessage(
-        Level = LogLevel.Warning,
-        Message = "rate limit counted in this process only: Redis failed ({Error})"
-    )]
-    static partial void LogCountedHere(ILogger logger, string error);
 }

@@ -52,6 +52,22 @@ public static class Problems
             )
         );
 
+    /// <summary>
+    /// An entry whose mail cannot go now (the mailbox had its share, or the hour's budget of mail to
+    /// unconfirmed addresses is spent): nothing was saved. The caller sets Retry-After.
+    /// </summary>
+    public static ProblemHttpResult TooManyMails(string locale, int retryAfterSeconds) =>
+        Problem(
+            StatusCodes.Status429TooManyRequests,
+            "too-many-mails",
+            "Too many mails",
+            Language.Say(
+                locale,
+                $"ただいまこのアドレスにはメールをお送りできません。{(retryAfterSeconds + 59) / 60}分ほど後にもう一度お試しください。入力した内容は保存されていません。",
+                $"We cannot send mail to this address right now. Try again in about {(retryAfterSeconds + 59) / 60} minutes. Nothing you entered was saved."
+            )
+        );
+
     public static ProblemHttpResult TokenInvalid(string locale) =>
         Problem(
             StatusCodes.Status400BadRequest,

@@ -99,7 +99,8 @@ public sealed class OutboxMessage
             DedupKey = dedupKey,
             EntrantId = entrantId,
             To = to,
-            ToKey = to.ToLowerInvariant(),
+            // The mailbox: the cap on sign-in mail counts per inbox (SignInLink.Lock).
+            ToKey = Mailbox.Key(to),
             Subject = mail.Subject,
             Html = mail.Html,
             Text = mail.Text,

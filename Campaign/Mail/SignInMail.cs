@@ -6,7 +6,8 @@ namespace Campaign.Mail;
 /// <summary>
 /// The mail that confirms an entry and signs the entrant in (the same link does both). The token
 /// travels in the URL fragment (<c>#token=...</c>): browsers never send a fragment to a server, so it
-/// reaches neither the router's logs nor ours.
+/// reaches neither the router's logs nor ours. It carries nothing that whoever typed the address
+/// chose (no display name: anyone can enter anyone's address), and says why it came.
 /// </summary>
 public static class SignInMail
 {
@@ -17,20 +18,8 @@ public static class SignInMail
     public const string LinkPlaceholder = "-link-";
 
     /// <summary>One recipient's mail, as they receive it.</summary>
-    public static RenderedMail Render(
-        string locale,
-        string displayName,
-        bool firstEntry,
-        Uri link
-    ) =>
-        Render(
-            locale,
-            firstEntry,
-            displayName,
-            WebUtility.HtmlEncode(displayName),
-            link.ToString(),
-            WebUtility.HtmlEncode(link.ToString())
-        );
+    public static RenderedMail Render(string locale, bool firstEntry, Uri link) =>
+        Render(locale, firstEntry, link.ToString(), WebUtility.HtmlEncode(link.ToString()));
 
     static readonly System.Collections.Concurrent.ConcurrentDictionary<
         (string, bool),
@@ -38,7 +27,7 @@ public static class SignInMail
     > Rendered = new();
 
     /// <summary>
-    /// The mail of one language and kind with placeholders for the name and the link, rendered once
+    /// The mail of one language and kind with a placeholder for the link, rendered once
     /// per process: the relay then sends many recipients' sign-in mails in one SendGrid request.
     /// </summary>
     public static MailTemplate Template(string locale, bool firstEntry) =>
@@ -47,14 +36,7 @@ public static class SignInMail
             key =>
                 MailTemplate.Versioned(
                     $"sign-in:{key.Item1}:{(key.Item2 ? "entry" : "again")}",
-                    Render(
-                        key.Item1,
-                        key.Item2,
-                        MailTemplate.NameInText,
-                        MailTemplate.NameInHtml,
-                        LinkPlaceholder,
-                        LinkPlaceholder
-                    ),
+                    Render(key.Item1, key.Item2, LinkPlaceholder, LinkPlaceholder),
                     DateTimeOffset.UtcNow
                 )
         );
@@ -67,23 +49,11 @@ public static class SignInMail
             ),
         ];
 
-    /// <summary>One recipient's values for the placeholders: as typed in text, escaped in HTML.</summary>
-    public static Dictionary<string, string> Substitutions(string displayName, Uri link) =>
-        new()
-        {
-            [MailTemplate.NameInText] = displayName,
-            [MailTemplate.NameInHtml] = WebUtility.HtmlEncode(displayName),
-            [LinkPlaceholder] = link.ToString(),
-        };
+    /// <summary>One recipient's value for the placeholder.</summary>
+    public static Dictionary<string, string> Substitutions(Uri link) =>
+        new() { [LinkPlaceholder] = link.ToString() };
 
-    static RenderedMail Render(
-        string locale,
-        bool firstEntry,
-        string nameText,
-        string nameHtml,
-        string linkText,
-        string linkHtml
-    )
+    static RenderedMail Render(string locale, bool firstEntry, string linkText, string linkHtml)
     {
         var ja = locale != Language.English;
         var minutes = (int)Features.SignIn.SignInToken.Lifetime.TotalMinutes;
@@ -104,7 +74,9 @@ public static class SignInMail
                 "Thank you for entering the campaign. Use the link below to confirm your entry.",
             (false, false) => "We received a request to sign in. Use the link below to sign in.",
         };
-        string Greeting(string name) => ja ? $"{name} 様" : $"Hello {name},";
+        var why = ja
+            ? "このメールは、キャンペーンのフォームに入力されたメールアドレスにお送りしています。"
+            : "This mail goes to the address that was entered in the campaign's form.";
         var button = ja ? "サインインする" : "Sign in";
         var expiry = ja
             ? $"このリンクは{minutes}分間、1回だけ使えます。"
@@ -115,7 +87,7 @@ public static class SignInMail
         var signature = ja ? "キャンペーン事務局" : "The Campaign team";
 
         var text = $"""
-            {Greeting(nameText)}
+            {why}
 
             {lead}
 
@@ -134,7 +106,7 @@ public static class SignInMail
             <html lang="{(ja ? "ja" : "en")}">
             <head><meta charset="utf-8"><title>{H(subject)}</title></head>
             <body style="font-family: sans-serif; line-height: 1.6; color: #212529;">
-            <p>{Greeting(nameHtml)}</p>
+            <p>{H(why)}</p>
             <p>{H(lead)}</p>
             <p><a href="{linkHtml}" style="display: inline-block; padding: 0.5em 1.5em; background: #0d6efd; color: #fff; text-decoration: none; border-radius: 0.375rem;">{H(
                 button

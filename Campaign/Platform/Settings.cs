@@ -22,7 +22,8 @@ public sealed record Settings(
     NightlySettings Nightly,
     RetentionSettings Retention,
     bool AllowSeed,
-    string Dyno
+    string Dyno,
+    MailBudgetSettings MailBudget
 )
 {
     /// <summary>
@@ -32,7 +33,8 @@ public sealed record Settings(
     public override string ToString() =>
         $"Settings {{ DatabaseSchema = {DatabaseSchema}, AppBaseUrl = {AppBaseUrl}, Mail = {Mail}, "
         + $"Campaign = {Campaign}, RateLimitPerMinute = {RateLimitPerMinute}, BehindProxy = {BehindProxy}, "
-        + $"S3 = {S3}, Nightly = {Nightly}, Retention = {Retention}, AllowSeed = {AllowSeed}, Dyno = {Dyno} }}";
+        + $"S3 = {S3}, Nightly = {Nightly}, Retention = {Retention}, AllowSeed = {AllowSeed}, Dyno = {Dyno}, "
+        + $"MailBudget = {MailBudget} }}";
 
     /// <summary>
     /// Reads and checks every variable, then throws one <see cref="ConfigurationException"/> naming
@@ -68,6 +70,16 @@ public sealed record Settings(
         var startsAt = env.Optional<DateTime?>("CAMPAIGN_STARTS_AT", null, v => LocalDateTime(v));
         var endsAt = env.Optional<DateTime?>("CAMPAIGN_ENDS_AT", null, v => LocalDateTime(v));
         var rateLimit = env.Optional("RATE_LIMIT_PER_MINUTE", 20, WholeNumber(0, 100_000));
+        var mailPerDomain = env.Optional(
+            "UNCONFIRMED_MAIL_PER_DOMAIN_PER_HOUR",
+            500,
+            WholeNumber(1, 100_000_000)
+        );
+        var mailInAll = env.Optional(
+            "UNCONFIRMED_MAIL_PER_HOUR",
+            50_000,
+            WholeNumber(1, 100_000_000)
+        );
         // On Heroku (DYNO is set) the router is in front; bin/dev's nginx says so explicitly.
         var behindProxy =
             config["DYNO"] is { Length: > 0 }
@@ -113,7 +125,8 @@ public sealed record Settings(
             new NightlySettings(nightlyAt, operatorEmail),
             new RetentionSettings(TimeSpan.FromDays(pendingDays), TimeSpan.FromDays(retentionDays)),
             allowSeed,
-            dyno
+            dyno,
+            new MailBudgetSettings(mailPerDomain, mailInAll)
         );
     }
 
@@ -244,6 +257,12 @@ public sealed record S3Settings(
     /// <summary>Never print the secret (records print every property by default).</summary>
     public override string ToString() => $"S3Settings {{ Bucket = {Bucket}, Region = {Region} }}";
 }
+
+/// <summary>
+/// Mail to addresses nobody has confirmed yet, per hour: to one recipient domain, and in all. Past
+/// either, entering answers 429 (Features/Entering/MailBudget.cs).
+/// </summary>
+public sealed record MailBudgetSettings(int PerDomainPerHour, int AllPerHour);
 
 /// <summary>The nightly reminder: when (local time in the campaign's zone) and who gets the summary.</summary>
 public sealed record NightlySettings(TimeOnly SendAt, MailAddress? OperatorEmail)

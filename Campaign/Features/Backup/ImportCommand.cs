@@ -100,7 +100,7 @@ public sealed class ImportCommand : JasperFxAsyncCommand<ImportInput>
     /// <summary>By id, or by address under another id (the address is unique, in any case).</summary>
     static async Task<bool> IsPresent(IDocumentSession session, Entrant entrant)
     {
-        var key = Entrant.KeyOf(entrant.Email);
+        var key = Mail.Mailbox.AddressKey(entrant.Email);
         return await session.LoadAsync<Entrant>(entrant.Id) is not null
             || await session.Query<Entrant>().AnyAsync(e => e.Email.ToLower() == key);
     }

@@ -11,12 +11,14 @@ namespace Campaign.Features.Backup;
 /// </summary>
 public sealed class Withdrawal
 {
-    /// <summary>SHA-256 of the lower-cased address.</summary>
+    /// <summary>SHA-256 of the lower-cased address (<see cref="Mail.Mailbox.AddressKey"/>).</summary>
     public required string Id { get; set; }
     public DateTimeOffset WithdrawnAt { get; set; }
 
     public static string IdOf(string email) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(email.ToLowerInvariant())));
+        Convert.ToHexStringLower(
+            SHA256.HashData(Encoding.UTF8.GetBytes(Mail.Mailbox.AddressKey(email)))
+        );
 
     public static void Configure(StoreOptions options) => options.Schema.For<Withdrawal>();
 }

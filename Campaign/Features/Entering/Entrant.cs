@@ -51,8 +51,6 @@ public sealed class Entrant
     }
 
     /// <summary>The key that makes addresses unique: case does not make another person.</summary>
-    public static string KeyOf(string email) => email.ToLowerInvariant();
-
     public static void Configure(StoreOptions options) =>
         options
             .Schema.For<Entrant>()

@@ -28,11 +28,20 @@ public static class SubmitEntry
 
     public sealed record Receipt(string Message);
 
-    public enum Outcome
+    /// <summary>What became of an entry; <see cref="RetryAfterSeconds"/> for <see cref="Kind.TooManyMails"/>.</summary>
+    public sealed record Outcome(Outcome.Kind Is, int RetryAfterSeconds = 0)
     {
-        Accepted,
-        NotYetOpen,
-        Closed,
+        public enum Kind
+        {
+            Accepted,
+            NotYetOpen,
+            Closed,
+            TooManyMails,
+        }
+
+        public static readonly Outcome Accepted = new(Kind.Accepted);
+        public static readonly Outcome NotYetOpen = new(Kind.NotYetOpen);
+        public static readonly Outcome Closed = new(Kind.Closed);
     }
 
     public static async Task<Results<Accepted<Receipt>, ProblemHttpResult>> Handle(
@@ -43,6 +52,7 @@ public static class SubmitEntry
         TimeProvider clock,
         IQueue queue,
         MailTemplate.Store templates,
+        MailBudget budget,
         Metrics metrics,
         CancellationToken cancellationToken
     )
@@ -58,19 +68,26 @@ public static class SubmitEntry
         if (input is null)
             return Problems.Validation(errors, locale);
 
-        return await Enter(
+        var outcome = await Enter(
             input,
             store,
             settings,
             clock,
             queue,
             templates,
+            budget,
             metrics,
             cancellationToken
-        ) switch
+        );
+        return outcome.Is switch
         {
-            Outcome.NotYetOpen => Problems.CampaignNotYetOpen(locale, Opens(settings, locale)),
-            Outcome.Closed => Problems.CampaignClosed(locale),
+            Outcome.Kind.NotYetOpen => Problems.CampaignNotYetOpen(locale, Opens(settings, locale)),
+            Outcome.Kind.Closed => Problems.CampaignClosed(locale),
+            Outcome.Kind.TooManyMails => WithRetryAfter(
+                http,
+                outcome,
+                Problems.TooManyMails(locale, outcome.RetryAfterSeconds)
+            ),
             _ => TypedResults.Accepted(
                 (string?)null,
                 new Receipt(
@@ -118,6 +135,7 @@ public static class SubmitEntry
         TimeProvider clock,
         IQueue queue,
         MailTemplate.Store templates,
+        MailBudget budget,
         Metrics metrics,
         CancellationToken cancellationToken
     )
@@ -144,18 +162,20 @@ public static class SubmitEntry
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
-        return await Enter(
+        var outcome = await Enter(
             input,
             store,
             settings,
             clock,
             queue,
             templates,
+            budget,
             metrics,
             cancellationToken
-        ) switch
+        );
+        return outcome.Is switch
         {
-            Outcome.NotYetOpen => Page.Show<SignupPage>(
+            Outcome.Kind.NotYetOpen => Page.Show<SignupPage>(
                 new
                 {
                     Locale = locale,
@@ -164,9 +184,33 @@ public static class SubmitEntry
                 },
                 StatusCodes.Status409Conflict
             ),
-            Outcome.Closed => Page.Show<SignupPage>(
+            Outcome.Kind.Closed => Page.Show<SignupPage>(
                 new { Locale = locale, Open = false },
                 StatusCodes.Status409Conflict
+            ),
+            Outcome.Kind.TooManyMails => WithRetryAfter(
+                http,
+                outcome,
+                Page.Show<SignupPage>(
+                    new
+                    {
+                        Locale = locale,
+                        form.Email,
+                        form.DisplayName,
+                        form.CampaignMail,
+                        Errors = new Dictionary<string, string[]>
+                        {
+                            ["email"] =
+                            [
+                                (string)
+                                    Problems
+                                        .TooManyMails(locale, outcome.RetryAfterSeconds)
+                                        .ProblemDetails.Detail!,
+                            ],
+                        },
+                    },
+                    StatusCodes.Status429TooManyRequests
+                )
             ),
             _ => Page.SeeOther("/signup/sent"),
         };
@@ -212,6 +256,7 @@ public static class SubmitEntry
         TimeProvider clock,
         IQueue queue,
         MailTemplate.Store templates,
+        MailBudget budget,
         Metrics metrics,
         CancellationToken cancellationToken
     )
@@ -225,14 +270,25 @@ public static class SubmitEntry
 
         await using var transaction = await OwnedTransaction.BeginAsync(store, cancellationToken);
         var session = transaction.Session;
-        var address = await SignInLink.Lock(
-            session,
-            Entrant.KeyOf(input.Email),
-            now,
-            cancellationToken
-        );
+        var address = await SignInLink.Lock(session, input.Email, now, cancellationToken);
         var entrant = address.Entrant;
         var firstEntry = entrant is null;
+        // Mail to an address nobody has confirmed goes within its mailbox's share and the hour's
+        // budgets, or the entry is refused before anything is written: an entry is never accepted
+        // without its mail. (A known address past its share gets a 202 and no mail, as before.)
+        if (entrant is not { Status: EntrantStatus.Confirmed })
+        {
+            if (firstEntry && address.RecentMails >= SignInLink.MailsPerWindow)
+                return new(Outcome.Kind.TooManyMails, (int)SignInLink.MailWindow.TotalSeconds);
+            if (
+                address.RecentMails < SignInLink.MailsPerWindow
+                && !await budget.TryTake(input.Email)
+            )
+            {
+                metrics.Count("campaign.mail_budget_spent");
+                return new(Outcome.Kind.TooManyMails, budget.RetryAfterSeconds());
+            }
+        }
         if (entrant is null)
         {
             entrant = Entrant.Enter(input, now);
@@ -255,5 +311,11 @@ public static class SubmitEntry
         if (firstEntry)
             metrics.Count("campaign.entries");
         return Outcome.Accepted;
+    }
+
+    static T WithRetryAfter<T>(HttpContext http, Outcome outcome, T result)
+    {
+        http.Response.Headers.RetryAfter = outcome.RetryAfterSeconds.ToString();
+        return result;
     }
 }

@@ -19,39 +19,42 @@ public static class SignInLink
     public static readonly TimeSpan MailWindow = TimeSpan.FromMinutes(15);
 
     /// <summary>
-    /// What an address has, read under its lock: its entrant (if any), its recent mails, and whether
-    /// a withdrawal is on record for it (an entrant who left and comes back).
+    /// What an address has, read under the lock of its mailbox: its entrant (if any), the mails its
+    /// mailbox had in the window (whichever variant of the address they went to), and whether a
+    /// withdrawal is on record for it (an entrant who left and comes back).
     /// </summary>
-    public sealed record Address(string Key, Entrant? Entrant, long RecentMails, bool Withdrawn);
+    public sealed record Address(Entrant? Entrant, long RecentMails, bool Withdrawn);
 
     /// <summary>
-    /// Takes a lock on the address until the transaction ends (an <see cref="OwnedTransaction"/>),
-    /// then reads what the address has and how many mails it had in the window: requests for one
-    /// address queue up at the lock, so the count and an insert after it are exact. One statement,
-    /// sent with BEGIN in one round trip: it calls <see cref="LockFunction"/>.
+    /// Takes a lock on the address's mailbox (<see cref="Mailbox.Key"/>) until the transaction ends
+    /// (an <see cref="OwnedTransaction"/>), then reads what the address has and how many mails its
+    /// mailbox had in the window: requests for one mailbox queue up at the lock, so the count and an
+    /// insert after it are exact. One statement, sent with BEGIN in one round trip: it calls
+    /// <see cref="LockFunction"/>.
     /// </summary>
     public static async Task<Address> Lock(
         IDocumentSession session,
-        string key,
+        string email,
         DateTimeOffset now,
         CancellationToken cancellationToken
     )
     {
         var read = await session.QueryAsync<AddressRead>(
-            $"select {session.DocumentStore.Options.DatabaseSchemaName}.{LockFunctionName}(?, ?, ?)",
+            $"select {session.DocumentStore.Options.DatabaseSchemaName}.{LockFunctionName}(?, ?, ?, ?)",
             cancellationToken,
-            key,
+            Mailbox.Key(email),
+            Mailbox.AddressKey(email),
             now - MailWindow,
-            Backup.Withdrawal.IdOf(key)
+            Backup.Withdrawal.IdOf(email)
         );
         var found = read.Single();
-        return new Address(key, found.Entrant, found.RecentMails, found.Withdrawn);
+        return new Address(found.Entrant, found.RecentMails, found.Withdrawn);
     }
 
     /// <summary>The row the lock function answers (Marten reads a JSON column).</summary>
     sealed record AddressRead(Entrant? Entrant, long RecentMails, bool Withdrawn);
 
-    const string LockFunctionName = "campaign_lock_address";
+    const string LockFunctionName = "campaign_lock_mailbox";
 
     /// <summary>
     /// The lock and the read in one function, created with the schema (<c>db-apply</c>). The lock
@@ -66,16 +69,16 @@ public static class SignInLink
     /// </summary>
     static string LockFunction(string schema) =>
         $$"""
-            CREATE OR REPLACE FUNCTION {{schema}}.{{LockFunctionName}}(address text, since timestamp with time zone, withdrawal character varying)
+            CREATE OR REPLACE FUNCTION {{schema}}.{{LockFunctionName}}(mailbox text, address text, since timestamp with time zone, withdrawal character varying)
              RETURNS jsonb
              LANGUAGE plpgsql
             AS $function$
             begin
               -- Advisory locks belong to the whole database: the schema is part of the key.
-              perform pg_advisory_xact_lock(hashtextextended('address:{{schema}}:' || address, 0));
+              perform pg_advisory_xact_lock(hashtextextended('mailbox:{{schema}}:' || mailbox, 0));
               return jsonb_build_object(
                 'entrant', (select d.data from {{schema}}.mt_doc_entrant d where lower(d.data ->> 'email') = address),
-                'recentMails', (select count(*) from {{schema}}.mt_doc_outboxmessage m where m.to_key = address and m.created_at > since),
+                'recentMails', (select count(*) from {{schema}}.mt_doc_outboxmessage m where m.to_key = mailbox and m.created_at > since),
                 'withdrawn', exists (select 1 from {{schema}}.mt_doc_withdrawal w where w.id = withdrawal));
             end;
             $function$;
@@ -109,7 +112,7 @@ public static class SignInLink
 
         var (token, stored) = SignInToken.Issue(entrant.Id, now);
         var link = SignInMail.Link(settings.AppBaseUrl, token);
-        // The template is stored already (EnsureTemplates); the message holds the name and link.
+        // The template is stored already (EnsureTemplates); the message holds the link.
         var mail = OutboxMessage.Of(
             SignInMail.Template(locale, firstEntry),
             $"sign-in:{stored.Id}",
@@ -118,7 +121,7 @@ public static class SignInLink
             now,
             stored.ExpiresAt,
             MailKind.Transactional,
-            SignInMail.Substitutions(entrant.DisplayName, link)
+            SignInMail.Substitutions(link)
         );
         // Sent by this process's queue once the transaction commits (the caller queues it).
         MailRelay.ClaimForOwnQueue(mail, now);
@@ -140,7 +143,8 @@ public static class SignInLink
         Settings settings,
         TimeProvider clock,
         IQueue queue,
-        MailTemplate.Store templates
+        MailTemplate.Store templates,
+        MailBudget budget
     )
     {
         var locale = Language.Of(http);
@@ -159,7 +163,7 @@ public static class SignInLink
         // link written and committed) and an unknown one (nothing written) take the same time to
         // answer, so the answer's time does not tell who has entered.
         queue.QueueAsyncTask(() =>
-            Request(email, locale, store, settings, clock, queue, templates, CancellationToken.None)
+            Request(email, locale, store, settings, clock, queue, templates, budget, default)
         );
         return Page.SeeOther("/sign-in/sent");
     }
@@ -189,7 +193,8 @@ public static class SignInLink
 
     /// <summary>
     /// "Send me a new link" for an address that entered before (also after the campaign ends). An
-    /// unknown address gets no mail and the same answer.
+    /// unknown address gets no mail and the same answer; so does an unconfirmed one once the hour's
+    /// budget of mail to unconfirmed addresses is spent (<see cref="MailBudget"/>).
     /// </summary>
     public static async Task Request(
         string email,
@@ -199,19 +204,21 @@ public static class SignInLink
         TimeProvider clock,
         IQueue queue,
         MailTemplate.Store templates,
+        MailBudget budget,
         CancellationToken cancellationToken
     )
     {
         await EnsureTemplates(templates, cancellationToken);
         var now = clock.GetUtcNow();
         await using var transaction = await OwnedTransaction.BeginAsync(store, cancellationToken);
-        var address = await Lock(
-            transaction.Session,
-            Entrant.KeyOf(EntryInput.Normalize(email)),
-            now,
-            cancellationToken
-        );
+        var address = await Lock(transaction.Session, email, now, cancellationToken);
         if (address.Entrant is not { } entrant)
+            return;
+        if (
+            entrant.Status != EntrantStatus.Confirmed
+            && address.RecentMails < MailsPerWindow
+            && !await budget.TryTake(email)
+        )
             return;
         var mail = Write(
             transaction.Session,
