@@ -86,14 +86,16 @@ public sealed class Routes : ICarterModule
             .WithSummary("Everything held about the signed-in entrant, as a JSON file");
         me.MapPost("/me/photo-uploads", IssuePhotoUpload.Handle)
             .WithSummary("Sign a photo upload: the browser then posts the file straight to S3")
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
         me.MapPut("/me/photo", AttachPhoto.Handle)
             .WithSummary("Attach an uploaded photo, after verifying it")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status410Gone)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         me.MapDelete("/me/photo", RemovePhoto.Handle).WithSummary("Remove the photo");
         me.MapDelete("/me", Withdraw.Handle)
             .WithSummary(

@@ -94,6 +94,7 @@ remember() { BENCH_PIDS+=("$1"); }
 # per-client rate limit off (all load comes from one address) and mail to the local stand-in.
 app_env() {
   export ASPNETCORE_ENVIRONMENT=Production DYNO=web.1 RATE_LIMIT_PER_MINUTE=0 \
+    UNCONFIRMED_MAIL_PER_DOMAIN_PER_HOUR=100000000 UNCONFIRMED_MAIL_PER_HOUR=100000000 \
     DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/bench REDIS_URL=redis://127.0.0.1:$REDIS_PORT \
     APP_BASE_URL=https://campaign.example.test SENDGRID_API_KEY=SG.bench \
     SENDGRID_API_URL=http://127.0.0.1:$STUB_PORT MAIL_FROM=campaign@example.test \

@@ -67,4 +67,63 @@ public sealed class PhotoUploadPageTests(Browser browser) : IAsyncLifetime
         await Assertions.Expect(page.GetByRole(AriaRole.Progressbar)).ToBeHiddenAsync();
         File.Delete(file);
     }
+
+    [Fact]
+    public async Task A_camera_photo_is_scaled_down_and_sent_without_its_location()
+    {
+        var page = await SignedInPage("camera@example.jp");
+        // A real JPEG of 2400 × 1200 (drawn by the browser), with the camera's GPS added as EXIF.
+        var drawn = Convert.FromBase64String(
+            await page.EvaluateAsync<string>(
+                """
+                () => {
+                  const canvas = document.createElement("canvas");
+                  canvas.width = 2400;
+                  canvas.height = 1200;
+                  const context = canvas.getContext("2d");
+                  context.fillStyle = "#c03";
+                  context.fillRect(0, 0, 2400, 1200);
+                  return canvas.toDataURL("image/jpeg").split(",")[1];
+                }
+                """
+            )
+        );
+        var exif = Images.Exif(0x8825);
+        byte[] camera =
+        [
+            .. drawn[..2],
+            0xFF,
+            0xE1,
+            (byte)((exif.Length + 2) >> 8),
+            (byte)(exif.Length + 2),
+            .. exif,
+            .. drawn[2..],
+        ];
+        Assert.Equal(
+            Campaign.Features.Photos.ImageStructure.Refusal.Location,
+            (
+                await Campaign.Features.Photos.ImageStructure.Walk(
+                    "image/jpeg",
+                    camera.Length,
+                    (offset, count) => Task.FromResult(camera.AsSpan((int)offset, count).ToArray())
+                )
+            ).Refusal
+        );
+        var file = Path.Combine(Path.GetTempPath(), $"camera-{Guid.NewGuid():N}.jpg");
+        await File.WriteAllBytesAsync(file, camera);
+
+        await page.GetByLabel("写真を選ぶ").SetInputFilesAsync(file);
+
+        await Assertions
+            .Expect(page.GetByRole(AriaRole.Status))
+            .ToHaveTextAsync("写真を登録しました。");
+        var photo = page.GetByRole(AriaRole.Img, new() { Name = "あなたのプロフィール写真" });
+        Assert.Equal(
+            $"{Campaign.Features.Photos.PhotoRules.MaxSide}x{Campaign.Features.Photos.PhotoRules.MaxSide / 2}",
+            await photo.EvaluateAsync<string>(
+                "img => img.decode().then(() => img.naturalWidth + 'x' + img.naturalHeight)"
+            )
+        );
+        File.Delete(file);
+    }
 }

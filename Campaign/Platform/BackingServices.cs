@@ -49,9 +49,29 @@ public static class BackingServices
         }
         else
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(s3.Region);
-        return new AmazonS3Client(
+        var client = new AmazonS3Client(
             new BasicAWSCredentials(s3.AccessKeyId, s3.SecretAccessKey),
             config
         );
+        client.BeforeRequestEvent += CopySourceWithPlainSlashes;
+        return client;
+    }
+
+    /// <summary>
+    /// A copy's source (<c>x-amz-copy-source</c>) as <c>bucket/key</c> with plain slashes: the SDK
+    /// escapes them (<c>%2F</c>), which S3 accepts and s3rver (local development, tests) does not.
+    /// Both take the plain form. The app's keys are letters, digits, <c>/ . -</c> only.
+    /// </summary>
+    static void CopySourceWithPlainSlashes(object sender, RequestEventArgs e)
+    {
+        if (
+            e is WebServiceRequestEventArgs { Headers: { } headers }
+            && headers.TryGetValue("x-amz-copy-source", out var source)
+        )
+            headers["x-amz-copy-source"] = source.Replace(
+                "%2F",
+                "/",
+                StringComparison.OrdinalIgnoreCase
+            );
     }
 }

@@ -52,7 +52,10 @@ public sealed class ExportMyDataTests(CampaignApp app) : IAsyncLifetime
         Assert.DoesNotContain("other@example.jp", text);
         Assert.Equal(id, (Guid)body["entrant"]!["id"]!);
         Assert.Contains(key, (string)body["entrant"]!["photo"]!["url"]!);
-        Assert.Equal(signed, (string)body["photoUploads"]![0]!["key"]!);
+        // The upload of the attached photo (used), then the one signed since (not used).
+        Assert.NotEqual(JTokenType.Null, body["photoUploads"]![0]!["usedAt"]!.Type);
+        Assert.Equal(signed, (string)body["photoUploads"]![1]!["key"]!);
+        Assert.Equal(JTokenType.Null, body["photoUploads"]![1]!["usedAt"]!.Type);
         foreach (
             var volatileField in body.Descendants()
                 .OfType<JProperty>()

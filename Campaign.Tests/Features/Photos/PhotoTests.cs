@@ -48,13 +48,20 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
     internal static Task<HttpResponseMessage> Attach(HttpClient client, JToken signed) =>
         client.PutAsJsonAsync("/api/v1/me/photo", new { key = (string)signed["key"]! });
 
-    /// <summary>A photo through the whole flow (sign, upload, attach); its key.</summary>
+    /// <summary>A photo through the whole flow (sign, upload, attach); the key it is kept under.</summary>
     internal static async Task<string> AddPhoto(HttpClient client)
     {
         var signed = await Sign(client);
         await Upload(signed, Images.Png);
-        Assert.Equal(HttpStatusCode.OK, (await Attach(client, signed)).StatusCode);
-        return (string)signed["key"]!;
+        return await AttachedKey(await Attach(client, signed));
+    }
+
+    /// <summary>The key of the attached photo, from its (path-style, presigned) address.</summary>
+    internal static async Task<string> AttachedKey(HttpResponseMessage attached)
+    {
+        Assert.Equal(HttpStatusCode.OK, attached.StatusCode);
+        var url = new Uri((string)(await attached.Json())["url"]!);
+        return Uri.UnescapeDataString(url.AbsolutePath.Split('/', 3)[2]);
     }
 
     /// <summary>The time by the bucket's own clock: the stamp of an object written now.</summary>
@@ -93,6 +100,10 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
         var me = await (await client.GetAsync("/api/v1/me")).Json();
 
         Assert.StartsWith($"entrants/{entrantId:N}/photo-", (string)signed["key"]!);
+        // Kept under a key of its own, which no signature names; the upload's object is gone.
+        var kept = await AttachedKey(attached);
+        Assert.StartsWith($"entrants/{entrantId:N}/attached-", kept);
+        Assert.False(await Exists((string)signed["key"]!));
         Assert.Equal(5 * 1024 * 1024, (long)signed["maxBytes"]!);
         Assert.Equal(
             ["Content-Type", "key"],
@@ -242,18 +253,19 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
     public async Task Replacing_a_photo_deletes_the_old_object_and_removing_it_deletes_the_new_one()
     {
         var (client, _) = await app.SignedIn("photo@example.jp");
-        var first = await Sign(client);
-        await Upload(first, Images.Png);
-        await Attach(client, first);
+        var first = await AddPhoto(client);
         var second = await Sign(client, "image/jpeg");
         await Upload(second, Images.Jpeg);
 
-        await Attach(client, second);
+        var secondKey = await AttachedKey(await Attach(client, second));
+        var firstGone = !await Exists(first);
+        var secondThere = await Exists(secondKey);
         var removed = await client.DeleteAsync("/api/v1/me/photo");
 
-        Assert.False(await Exists((string)first["key"]!));
+        Assert.True(firstGone);
+        Assert.True(secondThere);
         Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
-        Assert.False(await Exists((string)second["key"]!));
+        Assert.False(await Exists(secondKey));
         Assert.Equal(
             JTokenType.Null,
             (await (await client.GetAsync("/api/v1/me")).Json())["photo"]!.Type
@@ -264,15 +276,13 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
     public async Task Withdrawing_deletes_every_object_under_the_entrants_prefix()
     {
         var (client, _) = await app.SignedIn("photo@example.jp");
-        var attached = await Sign(client);
-        await Upload(attached, Images.Png);
-        await Attach(client, attached);
+        var attached = await AddPhoto(client);
         var neverAttached = await Sign(client);
         await Upload(neverAttached, Images.Png);
 
         await client.DeleteAsync("/api/v1/me");
 
-        Assert.False(await Exists((string)attached["key"]!));
+        Assert.False(await Exists(attached));
         Assert.False(await Exists((string)neverAttached["key"]!));
     }
 
@@ -283,9 +293,7 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
         var abandoned = await Sign(client);
         await Upload(abandoned, Images.Png);
 
-        app.Clock.Advance(
-            PhotoRules.SignatureLifetime + PhotoRules.AttachGrace + TimeSpan.FromMinutes(1)
-        );
+        app.Clock.Advance(PhotoRules.SignatureWindow + TimeSpan.FromMinutes(1));
         await ActivatorUtilities.CreateInstance<SweepPhotoUploads>(app.Services).Invoke();
 
         Assert.False(await Exists((string)abandoned["key"]!));
@@ -347,5 +355,142 @@ public sealed class PhotoTests(CampaignApp app) : IAsyncLifetime
     {
         await using var session = app.Store.QuerySession();
         return await session.LoadAsync<PhotoErasure>(PhotoRules.PrefixOf(entrantId));
+    }
+
+    [Fact]
+    public async Task An_attached_photo_cannot_be_swapped_with_the_signature_it_came_with()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var signed = await Sign(client);
+        await Upload(signed, Images.Png);
+        var attached = await Attach(client, signed);
+        var kept = await AttachedKey(attached);
+
+        // The signature is still valid for minutes: post HTML under it, as an attacker would.
+        await Upload(signed, Images.Html);
+        var me = await (await client.GetAsync("/api/v1/me")).Json();
+
+        Assert.Equal(Images.Png, await S3.GetByteArrayAsync((string)me["photo"]!["url"]!));
+        Assert.NotEqual((string)signed["key"]!, kept);
+        // What was posted there is the sweep's, once the signature has expired.
+        app.Clock.Advance(PhotoRules.SignatureWindow + TimeSpan.FromMinutes(1));
+        await ActivatorUtilities.CreateInstance<SweepPhotoUploads>(app.Services).Invoke();
+        Assert.False(await Exists((string)signed["key"]!));
+        Assert.True(await Exists(kept));
+    }
+
+    [Theory]
+    [InlineData("image/jpeg", "GPS")]
+    [InlineData("image/jpeg", "XMP")]
+    [InlineData("image/png", "GPS")]
+    [InlineData("image/webp", "GPS")]
+    public async Task A_photo_with_its_location_is_refused_and_deleted(string type, string metadata)
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var file = (type, metadata) switch
+        {
+            ("image/jpeg", "GPS") => Images.JpegOf(800, 600, Images.Exif(0x8825)),
+            ("image/jpeg", _) => Images.JpegOf(800, 600, Images.Xmp),
+            ("image/png", _) => Images.PngOf(8, 8, ("eXIf", Images.Exif(0x8825)[6..])),
+            _ => Images.WebPOf(8, 8, 0, ("EXIF", Images.Exif(0x8825)[6..])),
+        };
+        var signed = await Sign(client, type);
+        await Upload(signed, file);
+
+        var response = await Attach(client, signed);
+
+        var problem = await response.Problem(HttpStatusCode.UnprocessableEntity);
+        Assert.Equal("/problems/photo-has-location", (string)problem["type"]!);
+        Assert.False(await Exists((string)signed["key"]!));
+        var me = await (await client.GetAsync("/api/v1/me")).Json();
+        Assert.Equal(JTokenType.Null, me["photo"]!.Type);
+    }
+
+    [Fact]
+    public async Task A_decompression_bomb_is_refused_from_its_headers()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var signed = await Sign(client);
+        await Upload(signed, Images.PngOf(100_000, 100_000));
+
+        var response = await Attach(client, signed);
+
+        var problem = await response.Problem(HttpStatusCode.UnprocessableEntity);
+        Assert.Equal("/problems/photo-too-many-pixels", (string)problem["type"]!);
+    }
+
+    [Fact]
+    public async Task An_entrant_gets_three_signatures_at_once_and_ten_an_hour()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        async Task<HttpResponseMessage> Ask() =>
+            await client.PostAsJsonAsync(
+                "/api/v1/me/photo-uploads",
+                new { contentType = "image/png" }
+            );
+
+        var atOnce = new List<HttpStatusCode>();
+        for (var i = 0; i < PhotoRules.SignaturesAtOnce + 1; i++)
+            atOnce.Add((await Ask()).StatusCode);
+        var overAtOnce = await Ask();
+        // Five minutes later those have expired unused; the hour's count goes on.
+        var hour = new List<HttpStatusCode>();
+        for (var round = 0; round < 3; round++)
+        {
+            app.Clock.Advance(PhotoRules.SignatureLifetime + TimeSpan.FromSeconds(1));
+            for (var i = 0; i < PhotoRules.SignaturesAtOnce; i++)
+                hour.Add((await Ask()).StatusCode);
+        }
+
+        Assert.Equal(
+            [
+                .. Enumerable.Repeat(HttpStatusCode.OK, PhotoRules.SignaturesAtOnce),
+                HttpStatusCode.TooManyRequests,
+            ],
+            atOnce
+        );
+        var problem = await overAtOnce.Problem(HttpStatusCode.TooManyRequests);
+        Assert.Equal("/problems/photo-uploads-too-many", (string)problem["type"]!);
+        Assert.Equal("300", overAtOnce.Headers.RetryAfter!.ToString());
+        // 3 in the first five minutes, then 3 + 3 + 1 more of the hour's 10; the next when the
+        // first of them is an hour old.
+        Assert.Equal(
+            PhotoRules.SignaturesPerHour - PhotoRules.SignaturesAtOnce,
+            hour.Count(s => s == HttpStatusCode.OK)
+        );
+        Assert.Equal(HttpStatusCode.TooManyRequests, hour[^1]);
+        app.Clock.Advance(TimeSpan.FromMinutes(45));
+        Assert.Equal(HttpStatusCode.OK, (await Ask()).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_signed_policy_names_the_exact_key_size_range_type_and_expiry()
+    {
+        var (client, _) = await app.SignedIn("photo@example.jp");
+        var signed = await Sign(client, "image/webp");
+        var fields = (JObject)signed["fields"]!;
+        var encoded = (string)
+            fields
+                .Properties()
+                .Single(p => p.Name.Equals("policy", StringComparison.OrdinalIgnoreCase))
+                .Value!;
+
+        var policy = JObject.Parse(
+            System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(encoded))
+        );
+
+        // s3rver enforces none of this; S3 does, from exactly these conditions.
+        Assert.Equal(
+            ((DateTimeOffset)signed["expiresAt"]!).UtcDateTime,
+            ((DateTimeOffset)policy["expiration"]!).UtcDateTime,
+            TimeSpan.FromSeconds(1)
+        );
+        var conditions = ((JArray)policy["conditions"]!)
+            .Select(c => c.ToString(Newtonsoft.Json.Formatting.None))
+            .ToList();
+        Assert.Contains($$"""{"key":"{{(string)signed["key"]!}}"}""", conditions);
+        Assert.Contains($"[\"content-length-range\",1,{PhotoRules.MaxBytes}]", conditions);
+        Assert.Contains("{\"Content-Type\":\"image/webp\"}", conditions);
+        Assert.DoesNotContain(conditions, c => c.Contains("starts-with"));
     }
 }

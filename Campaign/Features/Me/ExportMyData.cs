@@ -28,7 +28,13 @@ public static class ExportMyData
 
     public sealed record Consent(string TermsVersion, DateTimeOffset AcceptedAt, bool CampaignMail);
 
-    public sealed record Upload(string Key, string ContentType, DateTimeOffset SignedAt);
+    /// <summary>An upload signed for the entrant; <c>UsedAt</c> once attached or refused.</summary>
+    public sealed record Upload(
+        string Key,
+        string ContentType,
+        DateTimeOffset SignedAt,
+        DateTimeOffset? UsedAt
+    );
 
     public sealed record SignInLinkRecord(DateTimeOffset ExpiresAt, DateTimeOffset? UsedAt);
 
@@ -79,7 +85,7 @@ public static class ExportMyData
                 clock.GetUtcNow(),
                 await GetMe.ViewOf(entrant, storage, clock),
                 new Consent(entrant.TermsVersion, entrant.TermsAcceptedAt, entrant.CampaignMail),
-                [.. uploads.Select(u => new Upload(u.Id, u.ContentType, u.CreatedAt))],
+                [.. uploads.Select(u => new Upload(u.Id, u.ContentType, u.CreatedAt, u.UsedAt))],
                 [.. links.Select(t => new SignInLinkRecord(t.ExpiresAt, t.UsedAt))],
                 [
                     .. mail.Select(m => new MailRecord(

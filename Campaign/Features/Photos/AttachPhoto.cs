@@ -8,10 +8,14 @@ namespace Campaign.Features.Photos;
 
 /// <summary>
 /// <c>PUT /api/v1/me/photo</c>: after the browser uploaded to S3, the app verifies the object and
-/// only then attaches it. Every check is done here, whatever the S3 server enforced: the key was
-/// signed for this entrant and not yet used, the upload happened before the signature expired, the
-/// object exists, its size is within the limit, its type is the one signed, and its first bytes are
-/// those of that type. A refused object is deleted; the photo the entrant had stays.
+/// only then attaches it. The upload's key was signed for this entrant, once, and its signature may
+/// still be valid: so S3 first copies the upload to a key of its own that no signature names, and
+/// the app verifies that copy, which nobody can write over (no gap between the check and the use).
+/// Every check is done here, whatever the S3 server enforced: the key was signed for this entrant
+/// and not yet used, the upload happened before the signature expired, its size is within the
+/// limit, its type is the one signed, and its structure is that of the type, with dimensions within
+/// the limit and no location metadata (<see cref="ImageStructure"/>). A refused copy is deleted; the
+/// photo the entrant had stays.
 /// </summary>
 public static class AttachPhoto
 {
@@ -33,21 +37,37 @@ public static class AttachPhoto
             ? await session.LoadAsync<PhotoUpload>(key, cancellationToken)
             : null;
         if (
-            upload is null
+            upload is not { UsedAt: null }
             || upload.EntrantId != entrantId
             || !upload.Id.StartsWith(PhotoRules.PrefixOf(entrantId))
         )
             return PhotoProblems.UnknownUpload(locale);
 
+        var now = clock.GetUtcNow();
+        var attachedKey = PhotoRules.AttachedKey(entrantId, upload.ContentType);
         var refusal =
-            clock.GetUtcNow() > upload.ExpiresAt + PhotoRules.AttachGrace
+            now > upload.ExpiresAt + PhotoRules.AttachGrace
                 ? PhotoProblems.Expired(locale)
-                : await Verify(upload, storage, cancellationToken, locale);
-        session.Delete(upload); // a signature is used once, accepted or not
+                : await CheckUpload(upload, storage, cancellationToken, locale);
+        if (refusal is null)
+        {
+            await storage.Copy(upload.Id, attachedKey, cancellationToken);
+            refusal = await Verify(
+                attachedKey,
+                upload.ContentType,
+                storage,
+                cancellationToken,
+                locale
+            );
+        }
+        // A signature is used once, accepted or not; the sweep deletes its key after it expires.
+        upload.UsedAt = now;
+        session.Update(upload);
+        await storage.Delete(upload.Id, cancellationToken);
         if (refusal is not null)
         {
             await session.SaveChangesAsync(cancellationToken);
-            await storage.Delete(upload.Id, cancellationToken);
+            await storage.Delete(attachedKey, cancellationToken);
             return refusal;
         }
 
@@ -55,13 +75,8 @@ public static class AttachPhoto
         if (entrant is null)
             return Problems.NotSignedIn(locale);
         var replaced = entrant.Photo;
-        var metadata = (await storage.Describe(upload.Id, cancellationToken))!;
-        entrant.Photo = new Photo(
-            upload.Id,
-            upload.ContentType,
-            metadata.ContentLength,
-            clock.GetUtcNow()
-        );
+        var metadata = (await storage.Describe(attachedKey, cancellationToken))!;
+        entrant.Photo = new Photo(attachedKey, upload.ContentType, metadata.ContentLength, now);
         session.Update(entrant);
         await session.SaveChangesAsync(cancellationToken);
         if (replaced is not null)
@@ -69,7 +84,8 @@ public static class AttachPhoto
         return TypedResults.Ok(await GetMe.PhotoOf(entrant.Photo, storage, clock));
     }
 
-    static async Task<ProblemHttpResult?> Verify(
+    /// <summary>The upload is there, and S3 stamped it before the signature expired.</summary>
+    static async Task<ProblemHttpResult?> CheckUpload(
         PhotoUpload upload,
         PhotoStorage storage,
         CancellationToken cancellationToken,
@@ -79,27 +95,49 @@ public static class AttachPhoto
         var metadata = await storage.Describe(upload.Id, cancellationToken);
         if (metadata is null)
             return PhotoProblems.NotUploaded(locale);
-        // S3 stamps the upload's time: a POST after the signature expired is refused here even by
-        // a server that did not enforce the policy's expiry.
-        if (
+        // A POST after the signature expired is refused here even by a server that did not
+        // enforce the policy's expiry.
+        return
             metadata.LastModified is { } uploadedAt
             && uploadedAt.ToUniversalTime() > upload.ExpiresAt.UtcDateTime.AddSeconds(5)
-        )
-            return PhotoProblems.Expired(locale);
+            ? PhotoProblems.Expired(locale)
+            : null;
+    }
+
+    /// <summary>The attached copy: its size, type, and structure.</summary>
+    static async Task<ProblemHttpResult?> Verify(
+        string key,
+        string contentType,
+        PhotoStorage storage,
+        CancellationToken cancellationToken,
+        string locale
+    )
+    {
+        var metadata = await storage.Describe(key, cancellationToken);
+        if (metadata is null)
+            return PhotoProblems.NotUploaded(locale);
         if (metadata.ContentLength is <= 0 or > PhotoRules.MaxBytes)
             return PhotoProblems.TooLarge(locale);
         if (
             !string.Equals(
                 metadata.Headers.ContentType,
-                upload.ContentType,
+                contentType,
                 StringComparison.OrdinalIgnoreCase
             )
         )
             return PhotoProblems.NotAnImage(locale);
-        var head = await storage.FirstBytes(upload.Id, 16, cancellationToken);
-        return PhotoRules.LooksLike(upload.ContentType, head)
-            ? null
-            : PhotoProblems.NotAnImage(locale);
+        var verdict = await ImageStructure.Walk(
+            contentType,
+            metadata.ContentLength,
+            (offset, count) => storage.Read(key, offset, count, cancellationToken)
+        );
+        return verdict.Refusal switch
+        {
+            ImageStructure.Refusal.None => null,
+            ImageStructure.Refusal.TooManyPixels => PhotoProblems.TooManyPixels(locale),
+            ImageStructure.Refusal.Location => PhotoProblems.HasLocation(locale),
+            _ => PhotoProblems.NotAnImage(locale),
+        };
     }
 }
 

@@ -6,7 +6,10 @@ namespace Campaign.Features.Photos;
 
 /// <summary>
 /// <c>POST /api/v1/me/photo-uploads</c>: signs an upload for the signed-in entrant. The server picks
-/// the key (under the entrant's prefix, with a random part) and records it with its expiry.
+/// the key (under the entrant's prefix, with a random part) and records it with its expiry. Each
+/// signature lets its holder store up to 5 MB: an entrant gets <see cref="PhotoRules.SignaturesAtOnce"/>
+/// unused at once and <see cref="PhotoRules.SignaturesPerHour"/> in any hour, counted from the
+/// uploads on record (the clock's sweep keeps each for an hour at least).
 /// </summary>
 public static class IssuePhotoUpload
 {
@@ -36,10 +39,28 @@ public static class IssuePhotoUpload
             return PhotoProblems.TypeNotAllowed(locale);
 
         var now = clock.GetUtcNow();
+        var entrantId = user.EntrantId();
+        var hourAgo = now - PhotoRules.SignatureWindow;
+        var lastHour = await session
+            .Query<PhotoUpload>()
+            .Where(u => u.EntrantId == entrantId && u.CreatedAt > hourAgo)
+            .ToListAsync(cancellationToken);
+        if (
+            lastHour.Count(u => u.UsedAt == null && u.ExpiresAt > now)
+            >= PhotoRules.SignaturesAtOnce
+        )
+            return TooMany(http, locale, PhotoRules.SignatureLifetime);
+        if (lastHour.Count >= PhotoRules.SignaturesPerHour)
+            return TooMany(
+                http,
+                locale,
+                lastHour.Min(u => u.CreatedAt) + PhotoRules.SignatureWindow - now
+            );
+
         var upload = new PhotoUpload
         {
-            Id = PhotoRules.NewKey(user.EntrantId(), contentType),
-            EntrantId = user.EntrantId(),
+            Id = PhotoRules.NewKey(entrantId, contentType),
+            EntrantId = entrantId,
             ContentType = contentType,
             CreatedAt = now,
             ExpiresAt = now + PhotoRules.SignatureLifetime,
@@ -56,6 +77,12 @@ public static class IssuePhotoUpload
                 PhotoRules.MaxBytes
             )
         );
+    }
+
+    static ProblemHttpResult TooMany(HttpContext http, string locale, TimeSpan retryAfter)
+    {
+        http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString();
+        return PhotoProblems.TooManySignatures(locale);
     }
 }
 
@@ -115,7 +142,47 @@ public static class PhotoProblems
             StatusCodes.Status413PayloadTooLarge,
             "photo-too-large",
             "Photo too large",
-            Language.Say(locale, "写真は 5 MB までです。", "A photo can be at most 5 MB.")
+            Language.Say(
+                locale,
+                $"写真は {PhotoRules.MaxBytes / 1024 / 1024} MB までです。",
+                $"A photo can be at most {PhotoRules.MaxBytes / 1024 / 1024} MB."
+            )
+        );
+
+    public static ProblemHttpResult TooManyPixels(string locale) =>
+        Problems.Problem(
+            StatusCodes.Status422UnprocessableEntity,
+            "photo-too-many-pixels",
+            "Photo too large in pixels",
+            Language.Say(
+                locale,
+                $"写真の画素数は {ImageStructure.MaxPixels / 1_000_000:N0} メガピクセルまでです。",
+                $"A photo can have at most {ImageStructure.MaxPixels / 1_000_000:N0} megapixels."
+            )
+        );
+
+    public static ProblemHttpResult HasLocation(string locale) =>
+        Problems.Problem(
+            StatusCodes.Status422UnprocessableEntity,
+            "photo-has-location",
+            "Photo carries location data",
+            Language.Say(
+                locale,
+                "写真に位置情報などのメタデータ（EXIF の GPS、XMP）が含まれています。位置情報を含まない写真を選ぶか、このページから選び直してください（ページが取り除いてから送ります）。",
+                "The photo carries metadata such as its location (EXIF GPS, XMP). Choose a photo without it, or choose it again on this page, which removes it before sending."
+            )
+        );
+
+    public static ProblemHttpResult TooManySignatures(string locale) =>
+        Problems.Problem(
+            StatusCodes.Status429TooManyRequests,
+            "photo-uploads-too-many",
+            "Too many photo uploads",
+            Language.Say(
+                locale,
+                $"写真のアップロードは 1 時間に {PhotoRules.SignaturesPerHour} 回、同時に {PhotoRules.SignaturesAtOnce} 件までです。しばらくしてからお試しください。",
+                $"You can upload a photo {PhotoRules.SignaturesPerHour} times an hour, {PhotoRules.SignaturesAtOnce} at once. Try again later."
+            )
         );
 
     public static ProblemHttpResult NotAnImage(string locale) =>

@@ -19,6 +19,12 @@ public sealed class PhotoUpload
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset ExpiresAt { get; set; }
 
+    /// <summary>
+    /// When it was attached or refused: a signature is used once. The record stays until the
+    /// signature has expired, so that the clock's sweep deletes whatever is posted to its key after.
+    /// </summary>
+    public DateTimeOffset? UsedAt { get; set; }
+
     public static void Configure(StoreOptions options) =>
         options
             .Schema.For<PhotoUpload>()
@@ -31,12 +37,15 @@ public sealed class PhotoUpload
 public static class PhotoRules
 {
     public const long MaxBytes = 5 * 1024 * 1024;
+
+    /// <summary>The longest side, in pixels, of the picture the page sends (it scales it down).</summary>
+    public const int MaxSide = 1600;
     public static readonly TimeSpan SignatureLifetime = TimeSpan.FromMinutes(5);
 
     /// <summary>How long after its signature expired an upload may still be attached.</summary>
     public static readonly TimeSpan AttachGrace = TimeSpan.FromMinutes(15);
 
-    /// <summary>Types accepted, their file extension and their first bytes (the "magic number").</summary>
+    /// <summary>Types accepted, and their file extension.</summary>
     public static readonly IReadOnlyDictionary<string, string> Extensions = new Dictionary<
         string,
         string
@@ -53,19 +62,19 @@ public static class PhotoRules
     public static string NewKey(Guid entrantId, string contentType) =>
         $"{PrefixOf(entrantId)}photo-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))}.{Extensions[contentType]}";
 
-    /// <summary>True when the first bytes are those of the declared type.</summary>
-    public static bool LooksLike(string contentType, ReadOnlySpan<byte> head) =>
-        contentType switch
-        {
-            "image/jpeg" => head.StartsWith((byte[])[0xFF, 0xD8, 0xFF]),
-            "image/png" => head.StartsWith(
-                (byte[])[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-            ),
-            "image/webp" => head.Length >= 12
-                && head[..4].SequenceEqual("RIFF"u8)
-                && head[8..12].SequenceEqual("WEBP"u8),
-            _ => false,
-        };
+    /// <summary>
+    /// Where an attached photo lives: a key of its own, which no upload signature names, so that
+    /// nobody can write over a photo once it was verified.
+    /// </summary>
+    public static string AttachedKey(Guid entrantId, string contentType) =>
+        $"{PrefixOf(entrantId)}attached-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))}.{Extensions[contentType]}";
+
+    /// <summary>Upload signatures an entrant may be given per hour, and unexpired at once.</summary>
+    public const int SignaturesPerHour = 10;
+
+    public static readonly TimeSpan SignatureWindow = TimeSpan.FromHours(1);
+
+    public const int SignaturesAtOnce = 3;
 }
 
 /// <summary>

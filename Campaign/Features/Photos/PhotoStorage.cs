@@ -92,15 +92,38 @@ public sealed partial class PhotoStorage(
         }
     }
 
-    /// <summary>The first bytes of the object (a ranged GET), enough to recognise an image.</summary>
-    public async Task<byte[]> FirstBytes(string key, int count, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies an object inside the bucket (S3 copies it; no byte passes through the dyno), keeping
+    /// its type.
+    /// </summary>
+    public Task Copy(string from, string to, CancellationToken cancellationToken) =>
+        s3.CopyObjectAsync(
+            new CopyObjectRequest
+            {
+                SourceBucket = Bucket,
+                SourceKey = from,
+                DestinationBucket = Bucket,
+                DestinationKey = to,
+            },
+            cancellationToken
+        );
+
+    /// <summary>Some bytes of the object (a ranged GET): the headers of an image, never the image.</summary>
+    public async Task<byte[]> Read(
+        string key,
+        long offset,
+        int count,
+        CancellationToken cancellationToken
+    )
     {
+        if (count == 0)
+            return [];
         using var response = await s3.GetObjectAsync(
             new GetObjectRequest
             {
                 BucketName = Bucket,
                 Key = key,
-                ByteRange = new ByteRange(0, count - 1),
+                ByteRange = new ByteRange(offset, offset + count - 1),
             },
             cancellationToken
         );

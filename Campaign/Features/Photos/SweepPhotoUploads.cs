@@ -5,8 +5,9 @@ namespace Campaign.Features.Photos;
 
 /// <summary>
 /// The bucket's clean-up, every ten minutes on the clock. Uploads that were signed but never
-/// attached (a closed tab, a refused file) leave an object behind: deleted once nobody can attach
-/// them any more. Entrants who are gone leave a <see cref="PhotoErasure"/>: their prefix is deleted
+/// attached (a closed tab, a refused file) leave an object behind, and so may a signature used
+/// already: deleted with its record once nobody can attach it any more and it no longer counts
+/// in the entrant's hour of signatures. Entrants who are gone leave a <see cref="PhotoErasure"/>: their prefix is deleted
 /// again until no signature of theirs can bring an object back, whatever S3 did meanwhile.
 /// </summary>
 public sealed class SweepPhotoUploads(
@@ -26,11 +27,12 @@ public sealed class SweepPhotoUploads(
 
     async Task SweepUnattached()
     {
-        var before = clock.GetUtcNow() - PhotoRules.AttachGrace;
+        var now = clock.GetUtcNow();
+        var (expired, counted) = (now - PhotoRules.AttachGrace, now - PhotoRules.SignatureWindow);
         await using var session = store.LightweightSession();
         var stale = await session
             .Query<PhotoUpload>()
-            .Where(u => u.ExpiresAt < before)
+            .Where(u => u.ExpiresAt < expired && u.CreatedAt < counted)
             .Take(Batch)
             .ToListAsync();
         foreach (var upload in stale)

@@ -1,5 +1,7 @@
-// The profile photo goes from the browser straight to S3: the app signs the upload, the browser
-// posts the file to the bucket (with a progress bar), then the app verifies and attaches it.
+// The profile photo goes from the browser straight to S3: the page draws the picture on a canvas
+// and saves it again as JPEG (no side over data-max-side pixels, and no metadata: a camera's EXIF
+// holds where the picture was taken), the app signs the upload, the browser posts the file to the
+// bucket (with a progress bar), then the app verifies and attaches it.
 (function () {
   var root = document.querySelector("[data-photo-upload]");
   if (!root) return;
@@ -60,6 +62,34 @@
     });
   }
 
+  function reencode(file) {
+    return createImageBitmap(file).then(
+      function (image) {
+        var scale = Math.min(1, Number(text.maxSide) / Math.max(image.width, image.height));
+        var canvas = document.createElement("canvas");
+        canvas.width = Math.max(1, Math.round(image.width * scale));
+        canvas.height = Math.max(1, Math.round(image.height * scale));
+        var context = canvas.getContext("2d");
+        context.fillStyle = "#fff"; // JPEG has no transparency
+        context.fillRect(0, 0, canvas.width, canvas.height);
+        context.drawImage(image, 0, 0, canvas.width, canvas.height);
+        image.close();
+        return new Promise(function (resolve, reject) {
+          canvas.toBlob(
+            function (blob) {
+              blob ? resolve(blob) : reject(new Error(text.msgType));
+            },
+            "image/jpeg",
+            0.9
+          );
+        });
+      },
+      function () {
+        throw new Error(text.msgType); // not a picture the browser can read
+      }
+    );
+  }
+
   function show(url) {
     photo.src = url || "";
     photo.hidden = !url;
@@ -71,15 +101,19 @@
     var file = input.files[0];
     if (!file) return;
     if (types.indexOf(file.type) < 0) return say(text.msgType, true);
-    if (file.size > Number(text.maxBytes)) return say(text.msgSize, true);
     progress.hidden = false;
     setProgress(0);
     say(text.msgUploading, false);
-    api("POST", "/api/v1/me/photo-uploads", { contentType: file.type })
-      .then(function (signed) {
-        return upload(signed, file).then(function () {
-          return api("PUT", "/api/v1/me/photo", { key: signed.key });
-        });
+    reencode(file)
+      .then(function (picture) {
+        if (picture.size > Number(text.maxBytes)) throw new Error(text.msgSize);
+        return api("POST", "/api/v1/me/photo-uploads", { contentType: picture.type }).then(
+          function (signed) {
+            return upload(signed, picture).then(function () {
+              return api("PUT", "/api/v1/me/photo", { key: signed.key });
+            });
+          }
+        );
       })
       .then(function (attached) {
         setProgress(100);
