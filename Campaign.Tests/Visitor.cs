@@ -65,8 +65,11 @@ public sealed partial class Visitor(string clientAddress = "203.0.113.10") : IDi
     public async Task<string> FormToken(string url)
     {
         var page = await (await Get(url)).Content.ReadAsStringAsync();
-        return AntiforgeryField().Match(page).Groups[1].Value;
+        return FormTokenIn(page);
     }
+
+    /// <summary>The anti-forgery token of the form in a page.</summary>
+    public static string FormTokenIn(string page) => AntiforgeryField().Match(page).Groups[1].Value;
 
     public Task<HttpResponseMessage> PostForm(string url, Dictionary<string, string> fields) =>
         Send(

@@ -67,13 +67,7 @@ public sealed class ErrorPagesTests(CampaignApp app) : IAsyncLifetime
 
         var api = await client.Enter("taro@example.jp");
         var form = await client.SendAsync(Browser(HttpMethod.Get, "/signup"));
-        var token = System
-            .Text.RegularExpressions.Regex.Match(
-                await form.Content.ReadAsStringAsync(),
-                "name=\"__RequestVerificationToken\" value=\"([^\"]+)\""
-            )
-            .Groups[1]
-            .Value;
+        var token = Visitor.FormTokenIn(await form.Content.ReadAsStringAsync());
         var post = Browser(HttpMethod.Post, "/signup");
         post.Content = new FormUrlEncodedContent(
             new Dictionary<string, string>

@@ -252,14 +252,9 @@ public sealed class StartSessionTests(CampaignApp app) : IAsyncLifetime
             new() { AllowAutoRedirect = false, BaseAddress = app.ClientOptions.BaseAddress }
         );
         await client.SignIn(await TokenFor(client, "taro@example.jp"));
-        var mePage = await (await client.GetAsync("/me")).Content.ReadAsStringAsync();
-        var formToken = System
-            .Text.RegularExpressions.Regex.Match(
-                mePage,
-                "name=\"__RequestVerificationToken\" value=\"([^\"]+)\""
-            )
-            .Groups[1]
-            .Value;
+        var formToken = Visitor.FormTokenIn(
+            await (await client.GetAsync("/me")).Content.ReadAsStringAsync()
+        );
 
         // Another site's form posting to ours: no token.
         var forged = await client.PostAsync("/sign-out", new FormUrlEncodedContent([]));
