@@ -100,6 +100,7 @@ public sealed partial class CourseTests
             "s3-setup",
             "seed-entrants",
             "retention-purge",
+            "analytics-export",
         ];
         string[] roles = ["clock"]; // a role of the executable, not a command
         var named = AdminCommand().Matches(Course).Select(m => m.Groups[1].Value).Distinct();

@@ -183,18 +183,29 @@ public sealed class PublishedAppTests : IAsyncLifetime
             );
             await session.SaveChangesAsync();
         }
+        // Two visitors of this hour, as the web processes count them (the app's Redis database).
+        var thisHour = Campaign.Platform.HourlyTally.HourOf(now.ToUniversalTime());
+        var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(
+            Campaign.Platform.RedisUrl.Parse(TestServices.RedisDatabase(3))
+        );
+        await redis
+            .GetDatabase()
+            .HyperLogLogAddAsync(
+                Campaign.Platform.HourlyTally.VisitorsKey(thisHour),
+                [$"{schema}-visitor-1", $"{schema}-visitor-2"]
+            );
         var production = TestServices.Heroku("run.1", schema, sendGrid.Url);
         // Tonight's send time is always past, whatever the hour of the run.
         production["NIGHTLY_MAIL_AT"] = "00:00";
 
-        var outputs = new List<string>();
+        var outputs = new Dictionary<string, string>();
         foreach (var job in Campaign.Clock.Schedule.Jobs.Select(j => j.Name))
         {
             using var run = new PublishedApp(production, "clock", "run", job);
             Assert.True(await run.WaitForExit(Patience) == 0, run.Output);
             Assert.Contains($"Campaign.Clock.ClockJob: clock job={job} ran", run.Output);
             Assert.Contains("Hosting environment: Production", run.Output);
-            outputs.Add(run.Output);
+            outputs[job] = run.Output;
         }
         using var unknown = new PublishedApp(production, "clock", "run", "Backup");
         using var none = new PublishedApp(production, "clock", "run");
@@ -205,7 +216,7 @@ public sealed class PublishedAppTests : IAsyncLifetime
         Assert.Equal(2, await none.WaitForExit(Patience));
         Assert.Contains("usage: ./Campaign clock run NAME", none.Output);
         Assert.Contains(
-            "NAME one of: NightlyMailJob, SweepOutbox, SweepPhotoUploads, PurgeExpiredData",
+            "NAME one of: NightlyMailJob, SweepOutbox, SweepPhotoUploads, RollUpVisitors, PurgeExpiredData",
             unknown.Output
         );
         Assert.Single(sendGrid.MailsTo("clock.run@example.jp"));
@@ -229,7 +240,18 @@ public sealed class PublishedAppTests : IAsyncLifetime
                     .ToListAsync()
             ).Order()
         );
-        Assert.Contains("pending_entrants=1", outputs[3]);
+        Assert.Contains(
+            "pending_entrants=1",
+            outputs[nameof(Campaign.Features.Privacy.PurgeExpiredData)]
+        );
+        await using var visitors = TestServices.Store(schema).Storage.Database.CreateConnection();
+        await visitors.OpenAsync();
+        await using var count = visitors.CreateCommand();
+        count.CommandText =
+            $"select value from {schema}.ops_hourly where metric = 'campaign.landing_visitors' and hour = @hour";
+        count.Parameters.Add(new Npgsql.NpgsqlParameter("hour", thisHour.UtcDateTime));
+        // At least these two: another test of this class may count visitors in this hour too.
+        Assert.True((long)(await count.ExecuteScalarAsync())! >= 2);
     }
 
     /// <summary>The app's documents in this test's schema, as the app stores them.</summary>

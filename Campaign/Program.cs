@@ -5,6 +5,7 @@ using Campaign.Clock;
 using Campaign.Features;
 using Campaign.Features.Backup;
 using Campaign.Features.Entering;
+using Campaign.Features.Ops;
 using Campaign.Features.Photos;
 using Campaign.Features.Privacy;
 using Campaign.Features.Reminders;
@@ -93,6 +94,7 @@ builder.Services.AddPageCache(Language.Of);
 builder.Services.AddSingleton<EntrantCount>();
 builder.Services.AddSingleton<Counters>();
 builder.Services.AddSingleton<MailBudget>();
+builder.Services.AddSingleton<VisitorKeys>();
 builder.Services.AddOpenApi();
 builder.Services.AddCarter(configurator: c => c.WithModule<Routes>());
 
@@ -124,6 +126,7 @@ app.UseErrorResponses(ErrorPages.Write);
 app.UseStaticFiles();
 app.UseRequestTimeouts();
 app.UseAuthentication();
+app.UseVisitCounting();
 app.UseOutputCache();
 app.UseAntiforgery();
 app.MapCarter();
@@ -152,6 +155,9 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     );
     host.Logging.AddCampaignConsole(role);
     host.Services.AddBackingServices(settings);
+    // The operators' dashboard's counts, flushed to PostgreSQL every few seconds (web and clock).
+    host.Services.AddSingleton<HourlyTally>();
+    host.Services.AddHostedService<HourlyTally.Flusher>();
     host.Services.AddSingleton<Metrics>();
     host.Services.AddSharedDataProtection();
     host.Services.AddMarten(options =>
@@ -173,6 +179,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             Withdrawal.Configure(options);
             Unsubscription.Configure(options);
             SignInLink.Configure(options);
+            HourlyTally.Configure(options);
         })
         .UseNpgsqlDataSource()
         .UseLightweightSessions();
@@ -185,12 +192,20 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
     host.Services.AddSingleton<PhotoStorage>();
     // The web role signs people in with it; the clock's retention purge ends their sessions.
     host.Services.AddSingleton<RedisSessionStore>();
+    // The dashboard and the analytics export read a follower when ANALYTICS_DATABASE_URL names one.
+    host.Services.AddSingleton(services => new AnalyticsDatabase(
+        settings.AnalyticsConnectionString is { } follower
+            ? NpgsqlDataSource.Create(follower)
+            : services.GetRequiredService<NpgsqlDataSource>()
+    ));
+    host.Services.AddSingleton<Dashboard>();
     host.Services.AddTransient<SweepPhotoUploads>();
     host.Services.AddTransient<PurgeExpiredData>();
     host.Services.AddSingleton<RunNightlyMail>();
     host.Services.AddSingleton<UnsubscribeKey.Store>();
     host.Services.AddSingleton<MailTemplate.Store>();
     host.Services.AddTransient<NightlyMailJob>();
+    host.Services.AddTransient<RollUpVisitors>();
     return settings;
 }
 

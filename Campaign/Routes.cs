@@ -3,6 +3,7 @@ using Campaign.Features.Entering;
 using Campaign.Features.Health;
 using Campaign.Features.Hello;
 using Campaign.Features.Me;
+using Campaign.Features.Ops;
 using Campaign.Features.Photos;
 using Campaign.Features.Privacy;
 using Campaign.Features.SignIn;
@@ -44,6 +45,14 @@ public sealed class Routes : ICarterModule
         pages.MapGet("/privacy", InformationPages.Privacy);
         if (app.ServiceProvider.GetRequiredService<IHostEnvironment>().IsDevelopment())
             pages.MapGet("/dev/mail", DevMailbox.Show); // the local mailbox, Development only
+
+        // Operators only (OPERATOR_EMAILS): to anyone else, these paths do not exist (404)
+        var ops = app.MapGroup("/ops")
+            .ExcludeFromDescription()
+            .AddEndpointFilter(Operators.Require);
+        ops.MapGet("", ShowDashboard.Page);
+        ops.MapGet("/charts", ShowDashboard.Charts);
+        ops.MapGet("/export.csv", ExportAnalytics.Csv);
 
         // Operations: liveness for people and monitors, readiness of the backing services
         app.MapGet("/healthz", CheckHealth.Live);

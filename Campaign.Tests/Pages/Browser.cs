@@ -21,7 +21,12 @@ public sealed class Browser : IAsyncLifetime
     /// below), so the app sets Secure cookies, which Chromium keeps for localhost.
     /// </summary>
     public CampaignApp App { get; } =
-        CampaignApp.OnKestrel(new() { ["TRUST_FORWARDED_HEADERS"] = "true" });
+        CampaignApp.OnKestrel(
+            new() { ["TRUST_FORWARDED_HEADERS"] = "true", ["OPERATOR_EMAILS"] = OperatorEmail }
+        );
+
+    /// <summary>The operator of the browser tests' app (the dashboard's tests sign in as them).</summary>
+    public const string OperatorEmail = "ops.lead@example.jp";
 
     /// <summary>The app's address as a browser reaches it.</summary>
     public string BaseUrl =>
@@ -115,14 +120,14 @@ public static class Navigation
     /// Opens a mail's sign-in link, presses the button once the page's script has filled the code
     /// in, and waits for <c>/me</c>; if it does not come, the failure says what the page shows.
     /// </summary>
-    public static async Task SignInWith(this IPage page, string token)
+    public static async Task SignInWith(this IPage page, string token, string landsOn = "/me")
     {
         await page.GotoAsync($"/sign-in#token={token}");
         await Assertions.Expect(page.Locator("#token")).ToHaveValueAsync(token);
         await page.Locator("#sign-in-button").ClickAsync();
         try
         {
-            await page.ShouldBeAt("/me");
+            await page.ShouldBeAt(landsOn);
         }
         catch (PlaywrightException e)
         {

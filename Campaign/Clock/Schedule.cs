@@ -1,3 +1,4 @@
+using Campaign.Features.Ops;
 using Campaign.Features.Photos;
 using Campaign.Features.Privacy;
 using Campaign.Features.Reminders;
@@ -34,6 +35,12 @@ public static class Schedule
             .EveryTenMinutes()
             .PreventOverlapping(nameof(SweepPhotoUploads));
 
+        // The dashboard's unique visitors: Redis's hourly HyperLogLogs counted into PostgreSQL.
+        scheduler
+            .Schedule<ClockJob<RollUpVisitors>>()
+            .EveryFiveMinutes()
+            .PreventOverlapping(nameof(RollUpVisitors));
+
         // Retention: unconfirmed entries after a week, everything once the campaign is long over.
         scheduler
             .Schedule<ClockJob<PurgeExpiredData>>()
@@ -47,6 +54,7 @@ public static class Schedule
         typeof(NightlyMailJob),
         typeof(SweepOutbox),
         typeof(SweepPhotoUploads),
+        typeof(RollUpVisitors),
         typeof(PurgeExpiredData),
     ];
 }

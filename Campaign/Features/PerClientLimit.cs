@@ -11,8 +11,12 @@ namespace Campaign.Features;
 /// counts on its own (<see cref="Counters"/>): the limit is then per dyno, never gone.
 /// <c>RATE_LIMIT_PER_MINUTE=0</c> turns the limit off (load tests).
 /// </summary>
-public sealed class PerClientLimit(Counters counters, Settings settings, TimeProvider clock)
-    : IEndpointFilter
+public sealed class PerClientLimit(
+    Counters counters,
+    Settings settings,
+    TimeProvider clock,
+    Metrics metrics
+) : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(
         EndpointFilterInvocationContext context,
@@ -30,6 +34,7 @@ public sealed class PerClientLimit(Counters counters, Settings settings, TimePro
         if (count <= limit)
             return await next(context);
 
+        metrics.Count("campaign.rate_limited");
         var retryAfter = 60 - now.Second;
         http.Response.Headers.RetryAfter = retryAfter.ToString();
         if (!http.Request.Path.StartsWithSegments("/api"))

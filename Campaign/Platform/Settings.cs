@@ -23,9 +23,13 @@ public sealed record Settings(
     RetentionSettings Retention,
     bool AllowSeed,
     string Dyno,
-    MailBudgetSettings MailBudget
+    MailBudgetSettings MailBudget,
+    string? AnalyticsConnectionString
 )
 {
+    /// <summary>The operators (OPERATOR_EMAILS): the dashboard's people, and the summaries' readers.</summary>
+    public IReadOnlyList<MailAddress> Operators => Nightly.Operators;
+
     /// <summary>
     /// Never prints the connection strings (the database's and Redis's passwords) nor the
     /// operator's address: records print every property by default.
@@ -86,11 +90,21 @@ public sealed record Settings(
             || env.Optional("TRUST_FORWARDED_HEADERS", false, Boolean);
         var s3 = ReadS3(config, env);
         var nightlyAt = env.Optional("NIGHTLY_MAIL_AT", new TimeOnly(20, 0), TimeOfDay);
-        var operatorEmail = env.Optional<MailAddress?>("OPERATOR_EMAIL", null, MailFrom);
+        // OPERATOR_EMAILS names every operator; OPERATOR_EMAIL, its older single form, still counts.
+        var operators = env.Optional<IReadOnlyList<MailAddress>>("OPERATOR_EMAILS", [], MailList)
+            .Concat(env.Optional<IReadOnlyList<MailAddress>>("OPERATOR_EMAIL", [], MailList))
+            .DistinctBy(a => a.Address.ToLowerInvariant())
+            .ToList();
         var allowSeed = env.Optional("ALLOW_SEED", false, Boolean);
         var pendingDays = env.Optional("PENDING_RETENTION_DAYS", 7, WholeNumber(1, 365));
         var retentionDays = env.Optional("RETENTION_DAYS", 90, WholeNumber(0, 3650));
         var postalAddress = env.Optional<string?>("SENDER_POSTAL_ADDRESS", null, OneLine);
+        // A follower of the database (Heroku Postgres, Standard tier or above) for the dashboard.
+        var analytics = env.Optional<string?>(
+            "ANALYTICS_DATABASE_URL",
+            null,
+            value => DatabaseUrl.Parse(value).ConnectionString
+        );
         if (startsAt is { } start && endsAt is { } end && end <= start)
             env.Problems.Add("CAMPAIGN_ENDS_AT must be later than CAMPAIGN_STARTS_AT");
 
@@ -122,11 +136,12 @@ public sealed record Settings(
             rateLimit,
             behindProxy,
             s3!,
-            new NightlySettings(nightlyAt, operatorEmail),
+            new NightlySettings(nightlyAt, operators),
             new RetentionSettings(TimeSpan.FromDays(pendingDays), TimeSpan.FromDays(retentionDays)),
             allowSeed,
             dyno,
-            new MailBudgetSettings(mailPerDomain, mailInAll)
+            new MailBudgetSettings(mailPerDomain, mailInAll),
+            analytics
         );
     }
 
@@ -224,6 +239,14 @@ public sealed record Settings(
                 ? n
                 : throw new FormatException($"must be a whole number from {min} to {max}");
 
+    /// <summary>Addresses separated by commas (<c>a@example.jp, b@example.jp</c>).</summary>
+    static IReadOnlyList<MailAddress> MailList(string value) =>
+        [
+            .. value
+                .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(MailFrom),
+        ];
+
     static string SqlIdentifier(string value) =>
         System.Text.RegularExpressions.Regex.IsMatch(value, "^[a-z_][a-z0-9_]{0,62}$")
             ? value
@@ -265,11 +288,11 @@ public sealed record S3Settings(
 public sealed record MailBudgetSettings(int PerDomainPerHour, int AllPerHour);
 
 /// <summary>The nightly reminder: when (local time in the campaign's zone) and who gets the summary.</summary>
-public sealed record NightlySettings(TimeOnly SendAt, MailAddress? OperatorEmail)
+public sealed record NightlySettings(TimeOnly SendAt, IReadOnlyList<MailAddress> Operators)
 {
-    /// <summary>The operator's address is someone's: not printed.</summary>
+    /// <summary>The operators' addresses are people's: not printed.</summary>
     public override string ToString() =>
-        $"NightlySettings {{ SendAt = {SendAt}, OperatorEmail = {(OperatorEmail is null ? "unset" : "set")} }}";
+        $"NightlySettings {{ SendAt = {SendAt}, Operators = {Operators.Count} }}";
 }
 
 /// <summary>

@@ -66,7 +66,10 @@ public static class SubmitEntry
             locale
         );
         if (input is null)
+        {
+            metrics.Count("campaign.entries_invalid");
             return Problems.Validation(errors, locale);
+        }
 
         var outcome = await Enter(
             input,
@@ -151,6 +154,8 @@ public static class SubmitEntry
             locale
         );
         if (input is null)
+        {
+            metrics.Count("campaign.entries_invalid");
             return Page.Show<SignupPage>(
                 new
                 {
@@ -162,6 +167,7 @@ public static class SubmitEntry
                 },
                 StatusCodes.Status422UnprocessableEntity
             );
+        }
         var outcome = await Enter(
             input,
             store,
@@ -279,7 +285,10 @@ public static class SubmitEntry
         if (entrant is not { Status: EntrantStatus.Confirmed })
         {
             if (firstEntry && address.RecentMails >= SignInLink.MailsPerWindow)
+            {
+                metrics.Count("campaign.mailbox_capped");
                 return new(Outcome.Kind.TooManyMails, (int)SignInLink.MailWindow.TotalSeconds);
+            }
             if (
                 address.RecentMails < SignInLink.MailsPerWindow
                 && !await budget.TryTake(input.Email)

@@ -28,6 +28,7 @@ public static class AttachPhoto
         IDocumentSession session,
         PhotoStorage storage,
         TimeProvider clock,
+        Platform.Metrics metrics,
         CancellationToken cancellationToken
     )
     {
@@ -79,7 +80,9 @@ public static class AttachPhoto
         entrant.Photo = new Photo(attachedKey, upload.ContentType, metadata.ContentLength, now);
         session.Update(entrant);
         await session.SaveChangesAsync(cancellationToken);
-        if (replaced is not null)
+        if (replaced is null)
+            metrics.Count("campaign.photos_attached"); // an entrant's first: the funnel's last step
+        else
             await storage.Delete(replaced.Key, cancellationToken);
         return TypedResults.Ok(await GetMe.PhotoOf(entrant.Photo, storage, clock));
     }

@@ -191,11 +191,9 @@ public sealed partial class PurgeExpiredData(
         return summary;
     }
 
-    /// <summary>Tells OPERATOR_EMAIL, when it is set, what the campaign's purge deleted.</summary>
+    /// <summary>Tells every operator (OPERATOR_EMAILS) what the campaign's purge deleted.</summary>
     void WriteOperatorSummary(IDocumentSession session, Summary summary)
     {
-        if (settings.Nightly.OperatorEmail is not { } to)
-            return;
         var now = clock.GetUtcNow();
         var text = $"""
             キャンペーン終了後の保存期間が過ぎたため、個人データを削除しました。
@@ -210,20 +208,21 @@ public sealed partial class PurgeExpiredData(
             Delete the backups made before today too (docs/ja/operations.md).
 
             """;
-        session.Insert(
-            OutboxMessage.For(
-                $"retention-purge:{now:yyyy-MM-ddTHH:mm:ss}",
-                Guid.Empty,
-                to.Address,
-                RenderedMail.Plain(
-                    "[Campaign] 個人データを削除しました / personal data purged",
-                    text
-                ),
-                now,
-                expiresAt: null,
-                MailKind.Operator
-            )
-        );
+        foreach (var to in settings.Nightly.Operators)
+            session.Insert(
+                OutboxMessage.For(
+                    $"retention-purge:{now:yyyy-MM-ddTHH:mm:ss}:{Mailbox.AddressKey(to.Address)}",
+                    Guid.Empty,
+                    to.Address,
+                    RenderedMail.Plain(
+                        "[Campaign] 個人データを削除しました / personal data purged",
+                        text
+                    ),
+                    now,
+                    expiresAt: null,
+                    MailKind.Operator
+                )
+            );
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "retention purge {Summary}")]

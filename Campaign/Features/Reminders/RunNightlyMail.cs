@@ -164,7 +164,7 @@ public sealed partial class RunNightlyMail(
     Uri UnsubscribeLink(byte[] key, Guid entrantId) =>
         new(settings.AppBaseUrl, $"/unsubscribe/{Privacy.UnsubscribeKey.TokenFor(key, entrantId)}");
 
-    /// <summary>The day's numbers, to OPERATOR_EMAIL when it is set, written with the run's end.</summary>
+    /// <summary>The day's numbers, to every operator (OPERATOR_EMAILS), written with the run's end.</summary>
     async Task<bool> WriteSummary(
         IDocumentSession session,
         DateOnly night,
@@ -172,7 +172,7 @@ public sealed partial class RunNightlyMail(
         CancellationToken cancellationToken
     )
     {
-        if (settings.Nightly.OperatorEmail is not { } to)
+        if (settings.Nightly.Operators.Count == 0)
             return false;
         var zone = settings.Campaign.TimeZone;
         var midnight = night.ToDateTime(TimeOnly.MinValue);
@@ -208,17 +208,18 @@ public sealed partial class RunNightlyMail(
 
             """;
         var mail = RenderedMail.Plain($"[Campaign] {night:yyyy-MM-dd} の集計 / summary", text);
-        session.Insert(
-            OutboxMessage.For(
-                $"summary:{night:yyyy-MM-dd}",
-                Guid.Empty,
-                to.Address,
-                mail,
-                clock.GetUtcNow(),
-                expiresAt: null,
-                MailKind.Operator
-            )
-        );
+        foreach (var to in settings.Nightly.Operators)
+            session.Insert(
+                OutboxMessage.For(
+                    $"summary:{night:yyyy-MM-dd}:{Mailbox.AddressKey(to.Address)}",
+                    Guid.Empty,
+                    to.Address,
+                    mail,
+                    clock.GetUtcNow(),
+                    expiresAt: null,
+                    MailKind.Operator
+                )
+            );
         return true;
     }
 

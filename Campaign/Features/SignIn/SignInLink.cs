@@ -105,22 +105,65 @@ public static class SignInLink
         bool firstEntry,
         Settings settings,
         DateTimeOffset now
+    ) =>
+        address.RecentMails >= MailsPerWindow
+            ? null
+            : WriteLink(
+                session,
+                SignInToken.Issue(entrant.Id, now),
+                entrant.Email,
+                MailKind.Transactional,
+                locale,
+                firstEntry,
+                settings,
+                now
+            );
+
+    /// <summary>An operator's link (to the dashboard, <c>/ops</c>), within the same share of mails.</summary>
+    static OutboxMessage? WriteForOperator(
+        IDocumentSession session,
+        Address address,
+        string email,
+        string operatorKey,
+        string locale,
+        Settings settings,
+        DateTimeOffset now
+    ) =>
+        address.RecentMails >= MailsPerWindow
+            ? null
+            : WriteLink(
+                session,
+                SignInToken.IssueForOperator(operatorKey, now),
+                email,
+                MailKind.Operator,
+                locale,
+                firstEntry: false,
+                settings,
+                now
+            );
+
+    static OutboxMessage WriteLink(
+        IDocumentSession session,
+        (string Token, SignInToken Stored) issued,
+        string to,
+        MailKind kind,
+        string locale,
+        bool firstEntry,
+        Settings settings,
+        DateTimeOffset now
     )
     {
-        if (address.RecentMails >= MailsPerWindow)
-            return null;
-
-        var (token, stored) = SignInToken.Issue(entrant.Id, now);
+        var (token, stored) = issued;
         var link = SignInMail.Link(settings.AppBaseUrl, token);
         // The template is stored already (EnsureTemplates); the message holds the link.
         var mail = OutboxMessage.Of(
             SignInMail.Template(locale, firstEntry),
             $"sign-in:{stored.Id}",
-            entrant.Id,
-            entrant.Email,
+            stored.EntrantId,
+            to,
             now,
             stored.ExpiresAt,
-            MailKind.Transactional,
+            kind,
             SignInMail.Substitutions(link)
         );
         // Sent by this process's queue once the transaction commits (the caller queues it).
@@ -212,6 +255,24 @@ public static class SignInLink
         var now = clock.GetUtcNow();
         await using var transaction = await OwnedTransaction.BeginAsync(store, cancellationToken);
         var address = await Lock(transaction.Session, email, now, cancellationToken);
+        // An operator's address gets an operator's link, whether or not it also entered.
+        if (Ops.Operators.KeyOf(settings, email) is { } operatorKey)
+        {
+            await Commit(
+                transaction,
+                queue,
+                WriteForOperator(
+                    transaction.Session,
+                    address,
+                    email,
+                    operatorKey,
+                    locale,
+                    settings,
+                    now
+                )
+            );
+            return;
+        }
         if (address.Entrant is not { } entrant)
             return;
         if (

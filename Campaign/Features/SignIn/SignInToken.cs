@@ -19,6 +19,9 @@ public sealed class SignInToken
     public DateTimeOffset ExpiresAt { get; set; }
     public DateTimeOffset? UsedAt { get; set; }
 
+    /// <summary>Set for an operator's link (<see cref="Ops.Operators"/>); no entrant then.</summary>
+    public string? OperatorKey { get; set; }
+
     public static (string Token, SignInToken Stored) Issue(Guid entrantId, DateTimeOffset now)
     {
         var token = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
@@ -31,6 +34,16 @@ public sealed class SignInToken
                 ExpiresAt = now + Lifetime,
             }
         );
+    }
+
+    public static (string Token, SignInToken Stored) IssueForOperator(
+        string operatorKey,
+        DateTimeOffset now
+    )
+    {
+        var (token, stored) = Issue(Guid.Empty, now);
+        stored.OperatorKey = operatorKey;
+        return (token, stored);
     }
 
     /// <summary>A token as it could have been issued: 43 URL-safe characters.</summary>

@@ -24,13 +24,25 @@ public static class StartSession
         SessionRequest request,
         HttpContext http,
         IDocumentSession session,
+        Settings settings,
         TimeProvider clock,
         CancellationToken cancellationToken
     )
     {
-        if (await SignIn(request.Token, http, session, clock, cancellationToken))
+        if (
+            await SignIn(request.Token, http, session, settings, clock, cancellationToken)
+            != SignedIn.Nobody
+        )
             return TypedResults.NoContent();
         return Problems.TokenInvalid(Language.Of(http));
+    }
+
+    /// <summary>Who a token signed in: an entrant (to <c>/me</c>), an operator (to <c>/ops</c>), or nobody.</summary>
+    public enum SignedIn
+    {
+        Nobody,
+        Entrant,
+        Operator,
     }
 
     public sealed record SessionForm
@@ -45,57 +57,80 @@ public static class StartSession
         [FromForm] SessionForm? form,
         HttpContext http,
         IDocumentSession session,
+        Settings settings,
         TimeProvider clock,
         CancellationToken cancellationToken
     ) =>
-        await SignIn(form?.Token, http, session, clock, cancellationToken)
-            ? Page.SeeOther("/me")
-            : Page.Show<SignInPage>(
+        await SignIn(form?.Token, http, session, settings, clock, cancellationToken) switch
+        {
+            SignedIn.Entrant => Page.SeeOther("/me"),
+            SignedIn.Operator => Page.SeeOther("/ops"),
+            _ => Page.Show<SignInPage>(
                 new { Locale = Language.Of(http), Failed = true },
                 StatusCodes.Status400BadRequest
-            );
+            ),
+        };
 
-    /// <summary>True and signed in, or false for a token that is unknown, used or expired (one answer for all three).</summary>
-    public static async Task<bool> SignIn(
+    /// <summary>
+    /// Signs in whom the token names, or nobody for a token that is unknown, used or expired (one
+    /// answer for all three), or an operator's token whose address is no longer an operator's.
+    /// </summary>
+    public static async Task<SignedIn> SignIn(
         string? token,
         HttpContext http,
         IDocumentSession session,
+        Settings settings,
         TimeProvider clock,
         CancellationToken cancellationToken
     )
     {
         token = token?.Trim();
         if (!SignInToken.LooksValid(token))
-            return false;
+            return SignedIn.Nobody;
         var now = clock.GetUtcNow();
         var stored = await session.LoadAsync<SignInToken>(
             SignInToken.Hash(token!),
             cancellationToken
         );
         if (stored is null || !stored.TryUse(now))
-            return false;
-        var entrant = await session.LoadAsync<Entrant>(stored.EntrantId, cancellationToken);
-        if (entrant is null)
-            return false;
-
-        entrant.Confirm(now);
+            return SignedIn.Nobody;
+        ClaimsPrincipal principal;
+        SignedIn who;
+        var confirms = false;
+        if (stored.OperatorKey is { } operatorKey)
+        {
+            if (!Ops.Operators.IsOperator(settings, operatorKey))
+                return SignedIn.Nobody;
+            (principal, who) = (Ops.Operators.Principal(operatorKey), SignedIn.Operator);
+        }
+        else
+        {
+            var entrant = await session.LoadAsync<Entrant>(stored.EntrantId, cancellationToken);
+            if (entrant is null)
+                return SignedIn.Nobody;
+            confirms = entrant.Status != EntrantStatus.Confirmed;
+            entrant.Confirm(now);
+            session.Update(entrant);
+            (principal, who) = (CurrentEntrant.Principal(entrant.Id), SignedIn.Entrant);
+        }
         session.Update(stored);
-        session.Update(entrant);
         try
         {
             await session.SaveChangesAsync(cancellationToken);
         }
         catch (ConcurrencyException)
         {
-            return false; // the same token, used at the same moment by another request
+            return SignedIn.Nobody; // the same token, used at the same moment by another request
         }
+        if (confirms)
+            http.RequestServices.GetRequiredService<Metrics>().Count("campaign.confirmations");
 
         await http.SignInAsync(
             CookieAuthenticationDefaults.AuthenticationScheme,
-            CurrentEntrant.Principal(entrant.Id),
+            principal,
             new AuthenticationProperties { IsPersistent = true }
         );
-        return true;
+        return who;
     }
 }
 
