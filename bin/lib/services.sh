@@ -36,10 +36,12 @@ apt_install() {
 }
 
 # Installs what is missing (apt for the servers, npm for s3rver and Bootstrap); does nothing when
-# all is there. `install_missing browser` also installs Debian's Chromium for the browser tests.
+# all is there. `install_missing browser` also installs Debian's Chromium for the browser tests,
+# with a Japanese font (the pages are Japanese first: without one, a screenshot shows boxes).
 install_missing() {
   local missing=()
   [ "${1:-}" = browser ] && ! command -v chromium >/dev/null && missing+=(chromium)
+  [ "${1:-}" = browser ] && [ ! -d /usr/share/fonts/opentype/ipafont-gothic ] && missing+=(fonts-ipafont-gothic)
   [ -x "$PG_BIN/initdb" ] || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v npm >/dev/null || missing+=(nodejs npm)
