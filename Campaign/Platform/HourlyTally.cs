@@ -50,8 +50,9 @@ public sealed partial class HourlyTally(TimeProvider clock)
         CancellationToken cancellationToken
     )
     {
-        var taken = Interlocked.Exchange(ref counts, new());
-        if (!taken.IsEmpty)
+        // One snapshot, so that hours, metrics and values stay in step.
+        var taken = Interlocked.Exchange(ref counts, new()).ToArray();
+        if (taken.Length > 0)
             try
             {
                 await using var command = database.CreateCommand(
@@ -62,12 +63,10 @@ public sealed partial class HourlyTally(TimeProvider clock)
                     """
                 );
                 command.Parameters.Add(
-                    new() { Value = taken.Keys.Select(k => k.Hour.UtcDateTime).ToArray() }
+                    new() { Value = taken.Select(t => t.Key.Hour.UtcDateTime).ToArray() }
                 );
-                command.Parameters.Add(
-                    new() { Value = taken.Keys.Select(k => k.Metric).ToArray() }
-                );
-                command.Parameters.Add(new() { Value = taken.Values.ToArray() });
+                command.Parameters.Add(new() { Value = taken.Select(t => t.Key.Metric).ToArray() });
+                command.Parameters.Add(new() { Value = taken.Select(t => t.Value).ToArray() });
                 await command.ExecuteNonQueryAsync(cancellationToken);
             }
             catch (Exception e)
@@ -147,8 +146,11 @@ public sealed partial class HourlyTally(TimeProvider clock)
             {
                 await tally.Flush(database, settings.DatabaseSchema, redis, cancellationToken);
             }
+            // ObjectDisposedException: the process is ending and its pool is gone already.
             catch (Exception e)
-                when (ErrorResponses.IsBackingServiceFailure(e) || e is OperationCanceledException)
+                when (ErrorResponses.IsBackingServiceFailure(e)
+                    || e is OperationCanceledException or ObjectDisposedException
+                )
             {
                 LogDeferred(logger, e.GetType().Name);
             }

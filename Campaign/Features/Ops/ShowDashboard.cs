@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using Campaign.Pages;
 using Campaign.Platform;
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Web;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -53,12 +56,17 @@ public static class ShowDashboard
 
     public static async Task<IResult> Page(HttpContext http, Dashboard dashboard) =>
         Campaign.Pages.Page.Show<OpsPage>(
-            new { Locale = Language.Of(http), View = await dashboard.Current() }
+            new
+            {
+                Locale = Language.Of(http),
+                Charts = new MarkupString(await dashboard.ChartsHtml(Language.Of(http))),
+            }
         );
 
     public static async Task<IResult> Charts(HttpContext http, Dashboard dashboard) =>
-        Campaign.Pages.Page.Show<OpsCharts>(
-            new { Locale = Language.Of(http), View = await dashboard.Current() }
+        TypedResults.Content(
+            await dashboard.ChartsHtml(Language.Of(http)),
+            "text/html; charset=utf-8"
         );
 
     /// <summary>The rows of the hourly table, one per hour and metric, as <see cref="HourRow"/>s.</summary>
@@ -85,15 +93,42 @@ public static class ShowDashboard
 /// <summary>The PostgreSQL the dashboard and the export read: a follower when one is set.</summary>
 public sealed record AnalyticsDatabase(NpgsqlDataSource Source);
 
-/// <summary>Computes the dashboard's view, or takes the one another dyno computed in the last 30 s.</summary>
+/// <summary>
+/// Computes the dashboard's view, or takes the one another dyno computed in the last 30 s; its
+/// charts are drawn once per view and language in each process.
+/// </summary>
 public sealed class Dashboard(
     AnalyticsDatabase database,
     Settings settings,
     IConnectionMultiplexer redis,
-    TimeProvider clock
+    TimeProvider clock,
+    IServiceScopeFactory scopes,
+    ILoggerFactory loggers
 )
 {
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    readonly ConcurrentDictionary<string, (DateTimeOffset At, string Html)> drawn = new();
+
+    /// <summary>The charts as HTML, for the view of the moment (drawn again only when it changed).</summary>
+    public async Task<string> ChartsHtml(string locale)
+    {
+        var view = await Current();
+        if (drawn.TryGetValue(locale, out var known) && known.At == view.At)
+            return known.Html;
+        await using var scope = scopes.CreateAsyncScope();
+        await using var renderer = new HtmlRenderer(scope.ServiceProvider, loggers);
+        var html = await renderer.Dispatcher.InvokeAsync(async () =>
+            (
+                await renderer.RenderComponentAsync<OpsCharts>(
+                    ParameterView.FromDictionary(
+                        new Dictionary<string, object?> { ["Locale"] = locale, ["View"] = view }
+                    )
+                )
+            ).ToHtmlString()
+        );
+        drawn[locale] = (view.At, html);
+        return html;
+    }
 
     public async Task<ShowDashboard.View> Current()
     {
