@@ -436,6 +436,11 @@ public sealed class PublishedAppTests : IAsyncLifetime
         await body.FirstHalfSent;
         await Task.Delay(300); // the connection is open and the request under way
         body.SendTheRest();
+        // The whole body on the wire, and a moment for the app to read it: a SIGTERM that lands
+        // while the body is still arriving cuts it short (a 503 the router's client may retry,
+        // ErrorResponses), which is not what this test is about.
+        await body.RestSent;
+        await Task.Delay(20);
         web.Terminate(); // the deploy's SIGTERM arrives while the entry is being handled
 
         var status = (await answer).StatusCode;
@@ -449,8 +454,11 @@ public sealed class PublishedAppTests : IAsyncLifetime
     {
         readonly TaskCompletionSource firstSent = new();
         readonly TaskCompletionSource restAllowed = new();
+        readonly TaskCompletionSource restSent = new();
 
         public Task FirstHalfSent => firstSent.Task;
+
+        public Task RestSent => restSent.Task;
 
         public void SendTheRest() => restAllowed.SetResult();
 
@@ -464,6 +472,8 @@ public sealed class PublishedAppTests : IAsyncLifetime
             firstSent.SetResult();
             await restAllowed.Task;
             await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(rest));
+            await stream.FlushAsync();
+            restSent.SetResult();
         }
 
         protected override bool TryComputeLength(out long length)

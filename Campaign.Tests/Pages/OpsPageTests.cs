@@ -29,7 +29,7 @@ public sealed class OpsPageTests(Browser browser) : IAsyncLifetime
             .Expect(
                 page.GetByRole(
                     AriaRole.Img,
-                    new() { Name = "1 時間ごとの応募と確定（直近 72 時間）" }
+                    new() { Name = "1 時間ごとの応募：確定済みとまだのもの（直近 72 時間）" }
                 )
             )
             .ToBeVisibleAsync();

@@ -18,6 +18,9 @@ namespace Campaign.Platform;
 public sealed partial class HourlyTally(TimeProvider clock)
 {
     public const string Table = "ops_hourly";
+
+    /// <summary>Entries confirmed so far, counted under the hour each entry was made.</summary>
+    public const string EntriesConfirmed = "campaign.entries_confirmed";
     public static readonly TimeSpan FlushEvery = TimeSpan.FromSeconds(5);
 
     ConcurrentDictionary<(DateTimeOffset Hour, string Metric), long> counts = new();
@@ -26,12 +29,11 @@ public sealed partial class HourlyTally(TimeProvider clock)
     public static DateTimeOffset HourOf(DateTimeOffset instant) =>
         new(instant.Year, instant.Month, instant.Day, instant.Hour, 0, 0, TimeSpan.Zero);
 
-    public void Add(string metric, long by = 1) =>
-        counts.AddOrUpdate(
-            (HourOf(clock.GetUtcNow().ToUniversalTime()), metric),
-            by,
-            (_, n) => n + by
-        );
+    public void Add(string metric, long by = 1) => AddAt(clock.GetUtcNow(), metric, by);
+
+    /// <summary>Counted under the hour of another instant (an entry confirmed now, under the hour it was made).</summary>
+    public void AddAt(DateTimeOffset instant, string metric, long by = 1) =>
+        counts.AddOrUpdate((HourOf(instant.ToUniversalTime()), metric), by, (_, n) => n + by);
 
     /// <summary>A visitor, as an HMAC that changes daily (<c>Features/Ops/CountVisits.cs</c>).</summary>
     public void Visitor(string hashed) =>

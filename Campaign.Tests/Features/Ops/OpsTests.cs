@@ -151,6 +151,12 @@ public sealed class OpsTests : IAsyncLifetime
         await client.Enter("bad-address", "x"); // refused: bad input
         await operated.SendGrid.WaitForMail("one@example.jp");
         await operated.SendGrid.WaitForMail("two@example.jp");
+        // Entered at 50 past, confirmed 15 minutes later, in the next hour.
+        operated.Clock.At(first.AddMinutes(50));
+        await client.Enter("five@example.jp");
+        var five = (await operated.SendGrid.WaitForMail("five@example.jp")).Token;
+        operated.Clock.At(first.AddHours(1).AddMinutes(5));
+        await client.SignIn(five);
         operated.Clock.At(first.AddHours(3).AddMinutes(10));
         await client.Enter("three@example.jp");
         await client.Enter("four@example.jp");
@@ -161,24 +167,32 @@ public sealed class OpsTests : IAsyncLifetime
         var view = await operated.Services.GetRequiredService<Dashboard>().Compute();
 
         var byHour = view.Hours.ToDictionary(h => h.Hour);
+        // The first hour's three entries, one of them confirmed since (in the next hour).
         Assert.Equal(
-            (2, 0, 1),
-            (byHour[first].Entries, byHour[first].Confirmations, byHour[first].BadInput)
+            (3, 1, 0, 1),
+            (
+                byHour[first].Entries,
+                byHour[first].EntriesConfirmed,
+                byHour[first].Confirmations,
+                byHour[first].BadInput
+            )
         );
+        var next = byHour[first.AddHours(1)];
+        Assert.Equal((0, 0, 1), (next.Entries, next.EntriesConfirmed, next.Confirmations));
         var later = byHour[first.AddHours(3)];
-        Assert.Equal((2, 1), (later.Entries, later.Confirmations));
-        Assert.Equal(4, view.Total.Entries);
+        Assert.Equal((2, 1, 1), (later.Entries, later.EntriesConfirmed, later.Confirmations));
+        Assert.Equal(5, view.Total.Entries);
         Assert.Equal(ShowDashboard.Hours, view.Hours.Count);
         Assert.All(
             view.Hours.Where(h => h.Hour != first && h.Hour != first.AddHours(3)),
             h => Assert.Equal(0, h.Entries)
         );
-        // Every mail written so far (four sign-in mails) sent by the fast path.
+        // Every mail written so far (five sign-in mails) sent by the fast path.
         await Eventually.Until(async () =>
         {
             await Flush(operated);
             var mail = (await operated.Services.GetRequiredService<Dashboard>().Compute()).Total;
-            return mail.MailsSent == 4;
+            return mail.MailsSent == 5;
         });
     }
 

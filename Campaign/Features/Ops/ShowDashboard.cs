@@ -22,9 +22,14 @@ public static class ShowDashboard
     public const int Hours = 72;
     const string CacheKey = "ops:dashboard";
 
+    /// <summary>
+    /// One hour's numbers. <c>EntriesConfirmed</c> counts the hour's entries confirmed since (the rest
+    /// are not yet confirmed); <c>Confirmations</c>, the confirmations made in the hour.
+    /// </summary>
     public sealed record HourRow(
         DateTimeOffset Hour,
         long Entries,
+        long EntriesConfirmed,
         long Confirmations,
         long PhotosAttached,
         long MailsSent,
@@ -76,6 +81,7 @@ public static class ShowDashboard
         return new(
             hour,
             V("campaign.entries"),
+            V(HourlyTally.EntriesConfirmed),
             V("campaign.confirmations"),
             V("campaign.photos_attached"),
             V("campaign.mails_sent"),
@@ -154,12 +160,19 @@ public sealed class Dashboard(
     }
 
     /// <summary>Every hour on record, oldest first (the export).</summary>
-    public async Task<List<ShowDashboard.HourRow>> AllHours()
+    public async Task<List<ShowDashboard.HourRow>> AllHours() =>
+        [.. (await Hourly(DateTimeOffset.MinValue)).Select(h => ShowDashboard.Row(h.Key, h.Value))];
+
+    /// <summary>The hourly table's numbers from an hour on, by hour and metric.</summary>
+    async Task<SortedDictionary<DateTimeOffset, Dictionary<string, long>>> Hourly(
+        DateTimeOffset from
+    )
     {
         var byHour = new SortedDictionary<DateTimeOffset, Dictionary<string, long>>();
         await using var command = database.Source.CreateCommand(
-            $"select hour, metric, value from {settings.DatabaseSchema}.{HourlyTally.Table}"
+            $"select hour, metric, value from {settings.DatabaseSchema}.{HourlyTally.Table} where hour >= $1"
         );
+        command.Parameters.Add(new() { Value = from.UtcDateTime });
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {
@@ -167,7 +180,7 @@ public sealed class Dashboard(
             (byHour.TryGetValue(hour, out var row) ? row : byHour[hour] = [])[reader.GetString(1)] =
                 reader.GetInt64(2);
         }
-        return [.. byHour.Select(h => ShowDashboard.Row(h.Key, h.Value))];
+        return byHour;
     }
 
     public async Task<ShowDashboard.View> Compute()
@@ -175,26 +188,17 @@ public sealed class Dashboard(
         var now = clock.GetUtcNow().ToUniversalTime();
         var first = HourlyTally.HourOf(now).AddHours(1 - ShowDashboard.Hours);
         var schema = settings.DatabaseSchema;
-        var byHour = new Dictionary<DateTimeOffset, Dictionary<string, long>>();
+        var byHour = await Hourly(first);
+        // The campaign's totals, summed by PostgreSQL.
         var total = new Dictionary<string, long>();
         await using (
             var command = database.Source.CreateCommand(
-                $"select hour, metric, value from {schema}.{HourlyTally.Table}"
+                $"select metric, sum(value)::bigint from {schema}.{HourlyTally.Table} group by metric"
             )
         )
         await using (var reader = await command.ExecuteReaderAsync())
             while (await reader.ReadAsync())
-            {
-                var (hour, metric, value) = (
-                    new DateTimeOffset(reader.GetDateTime(0), TimeSpan.Zero),
-                    reader.GetString(1),
-                    reader.GetInt64(2)
-                );
-                total[metric] = total.GetValueOrDefault(metric) + value;
-                if (hour >= first)
-                    (byHour.TryGetValue(hour, out var row) ? row : byHour[hour] = [])[metric] =
-                        value;
-            }
+                total[reader.GetString(0)] = reader.GetInt64(1);
         var hours = Enumerable
             .Range(0, ShowDashboard.Hours)
             .Select(h => first.AddHours(h))

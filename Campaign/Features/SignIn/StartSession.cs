@@ -96,7 +96,7 @@ public static class StartSession
             return SignedIn.Nobody;
         ClaimsPrincipal principal;
         SignedIn who;
-        var confirms = false;
+        DateTimeOffset? confirmsEntryOf = null;
         if (stored.OperatorKey is { } operatorKey)
         {
             if (!Ops.Operators.IsOperator(settings, operatorKey))
@@ -108,7 +108,8 @@ public static class StartSession
             var entrant = await session.LoadAsync<Entrant>(stored.EntrantId, cancellationToken);
             if (entrant is null)
                 return SignedIn.Nobody;
-            confirms = entrant.Status != EntrantStatus.Confirmed;
+            if (entrant.Status != EntrantStatus.Confirmed)
+                confirmsEntryOf = entrant.CreatedAt;
             entrant.Confirm(now);
             session.Update(entrant);
             (principal, who) = (CurrentEntrant.Principal(entrant.Id), SignedIn.Entrant);
@@ -122,8 +123,13 @@ public static class StartSession
         {
             return SignedIn.Nobody; // the same token, used at the same moment by another request
         }
-        if (confirms)
+        if (confirmsEntryOf is { } entered)
+        {
             http.RequestServices.GetRequiredService<Metrics>().Count("campaign.confirmations");
+            // For the dashboard: of the entries made in that hour, how many are confirmed by now.
+            http.RequestServices.GetRequiredService<HourlyTally>()
+                .AddAt(entered, HourlyTally.EntriesConfirmed);
+        }
 
         await http.SignInAsync(
             CookieAuthenticationDefaults.AuthenticationScheme,
