@@ -28,6 +28,9 @@ public sealed class PhotoUploadPageTests(Browser browser) : IAsyncLifetime
     public async Task Choosing_a_photo_uploads_it_with_a_progress_bar_and_shows_it()
     {
         var page = await SignedInPage("upload@example.jp");
+        // No photo yet: said in words, and no empty picture frame.
+        await Assertions.Expect(page.GetByText("まだ写真がありません。")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#photo")).ToBeHiddenAsync();
         var file = Path.Combine(Path.GetTempPath(), $"photo-{Guid.NewGuid():N}.png");
         await File.WriteAllBytesAsync(file, Images.OfSize(1024 * 1024));
 
@@ -49,6 +52,7 @@ public sealed class PhotoUploadPageTests(Browser browser) : IAsyncLifetime
 
         await page.GetByRole(AriaRole.Button, new() { Name = "写真を削除" }).ClickAsync();
         await Assertions.Expect(page.GetByText("まだ写真がありません。")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#photo")).ToBeHiddenAsync();
         File.Delete(file);
     }
 
