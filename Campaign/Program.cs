@@ -94,6 +94,7 @@ builder.Services.AddPageCache(Language.Of);
 builder.Services.AddSingleton<EntrantCount>();
 builder.Services.AddSingleton<Counters>();
 builder.Services.AddSingleton<MailBudget>();
+builder.Services.AddSingleton<EntryBatches>();
 builder.Services.AddSingleton<VisitorKeys>();
 builder.Services.AddOpenApi();
 builder.Services.AddCarter(configurator: c => c.WithModule<Routes>());
@@ -178,7 +179,7 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             NightlyRun.Configure(options);
             Withdrawal.Configure(options);
             Unsubscription.Configure(options);
-            SignInLink.Configure(options);
+            AddressLock.Configure(options);
             HourlyTally.Configure(options);
         })
         .UseNpgsqlDataSource()

@@ -32,8 +32,8 @@ public sealed class Routes : ICarterModule
             .MapPost("/sign-in", StartSession.HandleForm)
             .AddEndpointFilter<PerClientLimit>()
             .StartsNewSession();
-        pages.MapPost("/sign-in/link", SignInLink.HandleForm).AddEndpointFilter<PerClientLimit>();
-        pages.MapGet("/sign-in/sent", SignInLink.ShowSent);
+        pages.MapPost("/sign-in/link", RequestLink.HandleForm).AddEndpointFilter<PerClientLimit>();
+        pages.MapGet("/sign-in/sent", RequestLink.ShowSent);
         pages.MapPost("/sign-out", EndSession.HandleForm);
         pages.MapGet("/me", GetMe.ShowPage);
         pages.MapPost("/me/withdraw", Withdraw.HandleForm);

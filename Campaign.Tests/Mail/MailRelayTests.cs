@@ -228,16 +228,8 @@ public sealed class MailRelayTests(CampaignApp app, ITestOutputHelper output) : 
                 now
             );
             session.Insert(entrant);
-            var mail = SignInLink.Write(
-                session,
-                new SignInLink.Address(null, 0, false),
-                entrant,
-                "ja",
-                firstEntry: true,
-                settings,
-                now
-            );
-            ids.Add(mail!.Id);
+            var mail = SignInLink.Write(session, entrant, "ja", firstEntry: true, settings, now);
+            ids.Add(mail.Id);
         }
         await session.SaveChangesAsync();
         return ids;

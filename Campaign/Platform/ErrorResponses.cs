@@ -63,6 +63,27 @@ public static class ErrorResponses
                     .AsTask()
                 : writePage(http);
 
+        // A 503 says when to come back (a stopping dyno, a backing service down, the request's
+        // time-out): a client retries then, not at once.
+        app.Use(
+            (http, next) =>
+            {
+                http.Response.OnStarting(
+                    static state =>
+                    {
+                        var response = (HttpResponse)state;
+                        if (
+                            response.StatusCode == StatusCodes.Status503ServiceUnavailable
+                            && response.Headers.RetryAfter.Count == 0
+                        )
+                            response.Headers.RetryAfter = RetryAfterSeconds;
+                        return Task.CompletedTask;
+                    },
+                    http.Response
+                );
+                return next(http);
+            }
+        );
         return app.UseExceptionHandler(
                 new ExceptionHandlerOptions
                 {
@@ -86,6 +107,9 @@ public static class ErrorResponses
             )
             .UseStatusCodePages(context => Write(context.HttpContext, null));
     }
+
+    /// <summary>How long a client waits after a 503 before it tries again.</summary>
+    public const string RetryAfterSeconds = "5";
 
     // A form too large to read fails the anti-forgery check that reads it first: the answer is
     // what stopped the reading (413), not a missing token (400).

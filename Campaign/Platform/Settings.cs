@@ -24,7 +24,8 @@ public sealed record Settings(
     bool AllowSeed,
     string Dyno,
     MailBudgetSettings MailBudget,
-    string? AnalyticsConnectionString
+    string? AnalyticsConnectionString,
+    EntryBatchSettings EntryBatch
 )
 {
     /// <summary>The operators (OPERATOR_EMAILS): the dashboard's people, and the summaries' readers.</summary>
@@ -38,7 +39,7 @@ public sealed record Settings(
         $"Settings {{ DatabaseSchema = {DatabaseSchema}, AppBaseUrl = {AppBaseUrl}, Mail = {Mail}, "
         + $"Campaign = {Campaign}, RateLimitPerMinute = {RateLimitPerMinute}, BehindProxy = {BehindProxy}, "
         + $"S3 = {S3}, Nightly = {Nightly}, Retention = {Retention}, AllowSeed = {AllowSeed}, Dyno = {Dyno}, "
-        + $"MailBudget = {MailBudget} }}";
+        + $"MailBudget = {MailBudget}, EntryBatch = {EntryBatch} }}";
 
     /// <summary>
     /// Reads and checks every variable, then throws one <see cref="ConfigurationException"/> naming
@@ -105,6 +106,13 @@ public sealed record Settings(
             null,
             value => DatabaseUrl.Parse(value).ConnectionString
         );
+        // Group commit (Features/Entering/EntryBatches.cs): how many entries at most in one batch
+        // (each takes a lock; PostgreSQL's lock table holds about 64 per allowed connection), how
+        // long a writer waits for more, and how many batches a process writes at once (each on a
+        // connection of the pool).
+        var batchMax = env.Optional("ENTRY_BATCH_MAX", 50, WholeNumber(1, 64));
+        var batchWindow = env.Optional("ENTRY_BATCH_WINDOW_MS", 0, WholeNumber(0, 50));
+        var batchWriters = env.Optional("ENTRY_BATCH_WRITERS", 2, WholeNumber(1, 16));
         if (startsAt is { } start && endsAt is { } end && end <= start)
             env.Problems.Add("CAMPAIGN_ENDS_AT must be later than CAMPAIGN_STARTS_AT");
 
@@ -141,7 +149,12 @@ public sealed record Settings(
             allowSeed,
             dyno,
             new MailBudgetSettings(mailPerDomain, mailInAll),
-            analytics
+            analytics,
+            new EntryBatchSettings(
+                batchMax,
+                TimeSpan.FromMilliseconds(batchWindow),
+                Math.Min(batchWriters, poolSize)
+            )
         );
     }
 
@@ -286,6 +299,13 @@ public sealed record S3Settings(
 /// either, entering answers 429 (Features/Entering/MailBudget.cs).
 /// </summary>
 public sealed record MailBudgetSettings(int PerDomainPerHour, int AllPerHour);
+
+/// <summary>
+/// Group commit of entries: at most <see cref="Max"/> entries in a batch, a writer's wait for more
+/// (<see cref="Window"/>, zero: it takes what is waiting), and <see cref="Writers"/> batches at once
+/// per process (never more than the connection pool).
+/// </summary>
+public sealed record EntryBatchSettings(int Max, TimeSpan Window, int Writers);
 
 /// <summary>The nightly reminder: when (local time in the campaign's zone) and who gets the summary.</summary>
 public sealed record NightlySettings(TimeOnly SendAt, IReadOnlyList<MailAddress> Operators)

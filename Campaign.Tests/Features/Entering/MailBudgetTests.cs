@@ -40,7 +40,7 @@ public sealed class MailBudgetTests(CampaignApp app) : IAsyncLifetime
 
         var accepted = answers.Count(a => a.StatusCode == HttpStatusCode.Accepted);
         var refused = answers.Where(a => a.StatusCode != HttpStatusCode.Accepted).ToList();
-        Assert.Equal(2 * Campaign.Features.SignIn.SignInLink.MailsPerWindow, accepted);
+        Assert.Equal(2 * AddressLock.MailsPerWindow, accepted);
         foreach (var answer in refused)
         {
             var problem = await answer.Problem(HttpStatusCode.TooManyRequests);

@@ -9,7 +9,7 @@ namespace Campaign.Features.Entering;
 /// Hourly budgets of mail to addresses that nobody has confirmed yet: anyone can type any address
 /// into the entry form, so the mail that form sends is bounded per recipient domain
 /// (<c>UNCONFIRMED_MAIL_PER_DOMAIN_PER_HOUR</c>) and in all (<c>UNCONFIRMED_MAIL_PER_HOUR</c>). The
-/// per-mailbox cap (<see cref="SignIn.SignInLink.MailsPerWindow"/>) protects one inbox; this protects
+/// per-mailbox cap (<see cref="AddressLock.MailsPerWindow"/>) protects one inbox; this protects
 /// a domain whose every address reaches one inbox (a catch-all), and the sender's reputation. Big
 /// public mail services give no one a catch-all, so they count only in the total: a crowd of
 /// strangers at gmail.com cannot spend a budget that real entrants at gmail.com need. Counted in

@@ -1,9 +1,5 @@
-using Campaign.Features.SignIn;
-using Campaign.Mail;
 using Campaign.Pages;
 using Campaign.Platform;
-using Coravel.Queuing.Interfaces;
-using Marten;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -13,7 +9,8 @@ namespace Campaign.Features.Entering;
 /// Entering the campaign: <c>POST /api/v1/entries</c> and the <c>/signup</c> form. A new address
 /// becomes a pending entrant; an address already entered gets a sign-in link instead, and from
 /// outside both look the same (nobody can find out who entered). The entrant, the token and the
-/// mail are written in one transaction; the mail leaves after the commit.
+/// mail are written in one transaction, together with the other entries arriving at the same time
+/// (<see cref="EntryBatches"/>); the mail leaves after the commit.
 /// </summary>
 public static class SubmitEntry
 {
@@ -47,14 +44,9 @@ public static class SubmitEntry
     public static async Task<Results<Accepted<Receipt>, ProblemHttpResult>> Handle(
         EntryRequest request,
         HttpContext http,
-        IDocumentStore store,
         Settings settings,
-        TimeProvider clock,
-        IQueue queue,
-        MailTemplate.Store templates,
-        MailBudget budget,
-        Metrics metrics,
-        CancellationToken cancellationToken
+        EntryBatches batches,
+        Metrics metrics
     )
     {
         var locale = Language.Parse(request.Locale) ?? Language.Of(http);
@@ -71,17 +63,7 @@ public static class SubmitEntry
             return Problems.Validation(errors, locale);
         }
 
-        var outcome = await Enter(
-            input,
-            store,
-            settings,
-            clock,
-            queue,
-            templates,
-            budget,
-            metrics,
-            cancellationToken
-        );
+        var outcome = await batches.Enter(input);
         return outcome.Is switch
         {
             Outcome.Kind.NotYetOpen => Problems.CampaignNotYetOpen(locale, Opens(settings, locale)),
@@ -133,14 +115,9 @@ public static class SubmitEntry
     public static async Task<IResult> HandleForm(
         [FromForm] EntryForm? form,
         HttpContext http,
-        IDocumentStore store,
         Settings settings,
-        TimeProvider clock,
-        IQueue queue,
-        MailTemplate.Store templates,
-        MailBudget budget,
-        Metrics metrics,
-        CancellationToken cancellationToken
+        EntryBatches batches,
+        Metrics metrics
     )
     {
         // A post without any field (only the anti-forgery token) binds no form at all.
@@ -168,17 +145,7 @@ public static class SubmitEntry
                 StatusCodes.Status422UnprocessableEntity
             );
         }
-        var outcome = await Enter(
-            input,
-            store,
-            settings,
-            clock,
-            queue,
-            templates,
-            budget,
-            metrics,
-            cancellationToken
-        );
+        var outcome = await batches.Enter(input);
         return outcome.Is switch
         {
             Outcome.Kind.NotYetOpen => Page.Show<SignupPage>(
@@ -232,6 +199,7 @@ public static class SubmitEntry
     public static RazorComponentResult<MessagePage> ShowSent(HttpContext http)
     {
         var locale = Language.Of(http);
+        var minutes = SignIn.SignInToken.Lifetime.TotalMinutes;
         return Page.Show<MessagePage>(
             new
             {
@@ -246,80 +214,13 @@ public static class SubmitEntry
                     ),
                     Language.Say(
                         locale,
-                        "メールのリンクを開くと応募が確定します。リンクは30分間有効です。",
-                        "Open the link in it to confirm your entry. The link works for 30 minutes."
+                        $"メールのリンクを開くと応募が確定します。リンクは{minutes}分間有効です。",
+                        $"Open the link in it to confirm your entry. The link works for {minutes} minutes."
                     ),
                 },
                 Here = "/signup/sent",
             }
         );
-    }
-
-    public static async Task<Outcome> Enter(
-        EntryInput input,
-        IDocumentStore store,
-        Settings settings,
-        TimeProvider clock,
-        IQueue queue,
-        MailTemplate.Store templates,
-        MailBudget budget,
-        Metrics metrics,
-        CancellationToken cancellationToken
-    )
-    {
-        var now = clock.GetUtcNow();
-        if (settings.Campaign.StartsAt > now)
-            return Outcome.NotYetOpen;
-        if (!GetCampaign.IsOpen(settings.Campaign, now))
-            return Outcome.Closed;
-        await SignInLink.EnsureTemplates(templates, cancellationToken);
-
-        await using var transaction = await OwnedTransaction.BeginAsync(store, cancellationToken);
-        var session = transaction.Session;
-        var address = await SignInLink.Lock(session, input.Email, now, cancellationToken);
-        var entrant = address.Entrant;
-        var firstEntry = entrant is null;
-        // Mail to an address nobody has confirmed goes within its mailbox's share and the hour's
-        // budgets, or the entry is refused before anything is written: an entry is never accepted
-        // without its mail. (A known address past its share gets a 202 and no mail, as before.)
-        if (entrant is not { Status: EntrantStatus.Confirmed })
-        {
-            if (firstEntry && address.RecentMails >= SignInLink.MailsPerWindow)
-            {
-                metrics.Count("campaign.mailbox_capped");
-                return new(Outcome.Kind.TooManyMails, (int)SignInLink.MailWindow.TotalSeconds);
-            }
-            if (
-                address.RecentMails < SignInLink.MailsPerWindow
-                && !await budget.TryTake(input.Email)
-            )
-            {
-                metrics.Count("campaign.mail_budget_spent");
-                return new(Outcome.Kind.TooManyMails, budget.RetryAfterSeconds());
-            }
-        }
-        if (entrant is null)
-        {
-            entrant = Entrant.Enter(input, now);
-            session.Insert(entrant);
-            // Back after withdrawing: a restore must not skip them any more.
-            if (address.Withdrawn)
-                session.Delete<Backup.Withdrawal>(Backup.Withdrawal.IdOf(entrant.Email));
-        }
-        // An existing entrant's name is never changed by an unauthenticated request.
-        var mail = SignInLink.Write(
-            session,
-            address,
-            entrant,
-            input.Locale,
-            firstEntry,
-            settings,
-            now
-        );
-        await SignInLink.Commit(transaction, queue, mail);
-        if (firstEntry)
-            metrics.Count("campaign.entries");
-        return Outcome.Accepted;
     }
 
     static T WithRetryAfter<T>(HttpContext http, Outcome outcome, T result)

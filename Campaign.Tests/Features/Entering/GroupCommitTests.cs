@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.RegularExpressions;
+using Npgsql;
+
+namespace Campaign.Tests.Features.Entering;
+
+/// <summary>
+/// Group commit as deployed: the published app's web processes, in Production settings, on one
+/// PostgreSQL, under bursts of concurrent entries. What is promised for one entry holds for a batch:
+/// one entrant per address across dynos, the mailbox's share of mails, and every accepted entry
+/// mailed, even when its process is killed.
+/// </summary>
+public sealed partial class GroupCommitTests : IAsyncLifetime
+{
+    static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    readonly string schema = $"batch_{Guid.NewGuid():N}"[..18];
+    readonly string domain = $"b{Guid.NewGuid():N}"[..9] + ".example.jp";
+    readonly SendGridStub sendGrid = new();
+    readonly NpgsqlDataSource db = NpgsqlDataSource.Create(
+        Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
+    );
+
+    Dictionary<string, string?> Environment(string dyno)
+    {
+        var environment = TestServices.Heroku(dyno, schema, sendGrid.Url, redisDatabase: 5);
+        // All the load comes from one client address here.
+        environment["RATE_LIMIT_PER_MINUTE"] = "0";
+        return environment;
+    }
+
+    async Task<(PublishedApp Process, string Url)> StartWeb(
+        string dyno,
+        Dictionary<string, string?>? environment = null
+    )
+    {
+        var port = PublishedApp.FreePort();
+        var web = new PublishedApp(environment ?? Environment(dyno), "--urls", $"http://*:{port}");
+        await web.WaitForOutput("Now listening on", Patience);
+        return (web, $"http://127.0.0.1:{port}");
+    }
+
+    static async Task<HttpStatusCode> Enter(HttpClient http, string url, string email)
+    {
+        using var answer = await http.PostAsJsonAsync(
+            $"{url}/api/v1/entries",
+            new
+            {
+                email,
+                displayName = "同時 花子",
+                consent = true,
+            }
+        );
+        return answer.StatusCode;
+    }
+
+    static HttpClient Client()
+    {
+        var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 });
+        http.DefaultRequestHeaders.Add("X-Forwarded-Proto", "https");
+        return http;
+    }
+
+    /// <summary>The sizes of the batches a process logged (<c>measure#campaign.entry_batch=N</c>).</summary>
+    static List<int> Batches(PublishedApp web) =>
+        BatchLine().Matches(web.Output).Select(m => int.Parse(m.Groups[1].Value)).ToList();
+
+    [GeneratedRegex(@"measure#campaign\.entry_batch=(\d+)")]
+    private static partial Regex BatchLine();
+
+    [GeneratedRegex(@"count#campaign\.entries=(\d+)")]
+    private static partial Regex EntriesLine();
+
+    [Fact]
+    public async Task Two_web_processes_batching_overlapping_addresses_at_once_keep_one_entrant_per_address_without_deadlock()
+    {
+        await PublishedApp.ReleasePhase(Environment("release.1"));
+        var (one, oneUrl) = await StartWeb("web.1");
+        var (two, twoUrl) = await StartWeb("web.2");
+        using (one)
+        using (two)
+        {
+            // Forty addresses, each entered four times at once: twice on each process, in two
+            // spellings of its letter case, in an order shuffled the same way on every run.
+            var addresses = Enumerable.Range(0, 40).Select(i => $"overlap{i}@{domain}").ToList();
+            var requests = addresses
+                .SelectMany(a =>
+                    new[]
+                    {
+                        (oneUrl, a),
+                        (twoUrl, a),
+                        (oneUrl, a.ToUpperInvariant()),
+                        (twoUrl, a.ToUpperInvariant()),
+                    }
+                )
+                .ToArray();
+            new Random(20).Shuffle(requests);
+            using var http = Client();
+            var answers = await Task.WhenAll(requests.Select(r => Enter(http, r.Item1, r.Item2)));
+
+            // Every entry answered 202: a deadlock (40P01) would have failed a batch with 503.
+            Assert.All(answers, status => Assert.Equal(HttpStatusCode.Accepted, status));
+            Assert.DoesNotContain("40P01", one.Output + two.Output);
+            Assert.DoesNotContain("deadlock", one.Output + two.Output);
+            // Both processes did batch: entries waited for one another and were written together.
+            Assert.Contains(Batches(one), size => size > 1);
+            Assert.Contains(Batches(two), size => size > 1);
+            Assert.Equal(requests.Length, Batches(one).Sum() + Batches(two).Sum());
+
+            // One entrant per address, and each mailbox its share of three mails, not four.
+            var entrants = await Rows(
+                $"select lower(data ->> 'email'), count(*) from {schema}.mt_doc_entrant group by 1"
+            );
+            Assert.Equal(addresses.Order(), entrants.Keys.Order());
+            Assert.All(entrants.Values, count => Assert.Equal(1, count));
+            var mails = await Rows(
+                $"select to_key, count(*) from {schema}.mt_doc_outboxmessage group by 1"
+            );
+            Assert.Equal(addresses.Order(), mails.Keys.Order());
+            Assert.All(mails.Values, count => Assert.Equal(3, count));
+            Assert.Equal(
+                addresses.Count,
+                EntriesLine()
+                    .Matches(one.Output + two.Output)
+                    .Sum(m => int.Parse(m.Groups[1].Value))
+            );
+        }
+    }
+
+    [Fact]
+    public async Task Entries_accepted_by_a_process_killed_mid_burst_are_all_mailed()
+    {
+        await PublishedApp.ReleasePhase(Environment("release.1"));
+        var (web, url) = await StartWeb("web.1");
+        using (web)
+        {
+            var addresses = Enumerable.Range(0, 300).Select(i => $"burst{i}@{domain}").ToList();
+            var accepted = new ConcurrentBag<string>();
+            var answered = 0;
+            using var http = Client();
+            var answers = addresses.Select(async email =>
+            {
+                try
+                {
+                    if (await Enter(http, url, email) == HttpStatusCode.Accepted)
+                    {
+                        accepted.Add(email);
+                        // The process dies with entries still arriving, waiting and being written.
+                        if (Interlocked.Increment(ref answered) == 60)
+                            web.Kill();
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // Cut off by the kill: not accepted, so nothing is promised for it.
+                }
+            });
+            await Task.WhenAll(answers);
+            Assert.InRange(accepted.Count, 60, addresses.Count - 1);
+
+            // Minutes pass (and the leases the dead process held run out): the sweep's turn.
+            await db.CreateCommand(
+                    $"update {schema}.mt_doc_outboxmessage set created_at = created_at - interval '3 minutes', claimed_until = claimed_until - interval '3 minutes'"
+                )
+                .ExecuteNonQueryAsync();
+            using var drain = new PublishedApp(Environment("run.1"), "outbox-drain");
+            Assert.True(await drain.WaitForExit(Patience) == 0, drain.Output);
+
+            var mailed = sendGrid.Delivered.Select(m => m.To).ToHashSet();
+            Assert.All(accepted, email => Assert.Contains(email, mailed));
+            var entrants = await Rows(
+                $"select lower(data ->> 'email'), count(*) from {schema}.mt_doc_entrant group by 1"
+            );
+            Assert.All(accepted, email => Assert.Equal(1, entrants.GetValueOrDefault(email)));
+        }
+    }
+
+    async Task<Dictionary<string, long>> Rows(string sql)
+    {
+        var rows = new Dictionary<string, long>();
+        await using var reader = await db.CreateCommand(sql).ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+            rows[reader.GetString(0)] = reader.GetInt64(1);
+        return rows;
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        await db.CreateCommand($"drop schema if exists {schema} cascade").ExecuteNonQueryAsync();
+        await db.DisposeAsync();
+        await sendGrid.DisposeAsync();
+    }
+}

@@ -1,0 +1,323 @@
+using System.Threading.Channels;
+using Campaign.Features.SignIn;
+using Campaign.Mail;
+using Campaign.Platform;
+using Coravel.Queuing.Interfaces;
+using Marten;
+using Npgsql;
+
+namespace Campaign.Features.Entering;
+
+/// <summary>
+/// Group commit: the entries that arrive at one web process together are written together, in one
+/// transaction, and each request is then answered with its own outcome. An entry alone costs
+/// PostgreSQL a lock, a read, three inserts and a COMMIT (two round trips, one WAL flush); a batch
+/// of fifty costs about as many round trips and flushes as one entry, and much less work per entry.
+/// <list type="number">
+/// <item>Each writer takes every entry waiting, up to <see cref="EntryBatchSettings.Max"/> (or
+/// waits <see cref="EntryBatchSettings.Window"/> for more while it has fewer). With nobody else
+/// entering, an entry is a batch of one and waits for nothing.</item>
+/// <item>In one statement it locks every address's mailbox, sorted by the lock key, and reads
+/// what each address has (<see cref="AddressLock"/>). Two batches on two dynos with overlapping
+/// addresses take their common locks in the same order: neither waits for the other while holding
+/// what the other needs.</item>
+/// <item>It decides each entry in order, as if they had come one by one (<see cref="Decide"/>):
+/// an address twice in one batch is one entrant, and the mailbox's share of mails is counted
+/// across the batch.</item>
+/// <item>It sends the writes and the COMMIT in one round trip, then hands the mails to this
+/// process's queue and answers the requests. A request is accepted (202) only once its entry is
+/// committed.</item>
+/// </list>
+/// A batch that fails because of what one entry holds is split in halves and each half written
+/// again, so one bad entry fails alone; a batch whose database failed answers all its requests with
+/// the failure (503) and has written nothing. A request whose client goes away does not stop its
+/// batch.
+/// </summary>
+public sealed class EntryBatches : IAsyncDisposable
+{
+    readonly IDocumentStore store;
+    readonly Settings settings;
+    readonly TimeProvider clock;
+    readonly IQueue queue;
+    readonly MailTemplate.Store templates;
+    readonly MailBudget budget;
+    readonly Metrics metrics;
+    readonly Channel<Waiting> waiting = Channel.CreateUnbounded<Waiting>(
+        new UnboundedChannelOptions { SingleWriter = false, SingleReader = false }
+    );
+    readonly Task[] writers;
+
+    public EntryBatches(
+        IDocumentStore store,
+        Settings settings,
+        TimeProvider clock,
+        IQueue queue,
+        MailTemplate.Store templates,
+        MailBudget budget,
+        Metrics metrics
+    )
+    {
+        (this.store, this.settings, this.clock, this.queue) = (store, settings, clock, queue);
+        (this.templates, this.budget, this.metrics) = (templates, budget, metrics);
+        writers = Enumerable
+            .Range(0, settings.EntryBatch.Writers)
+            .Select(_ => Task.Run(Write))
+            .ToArray();
+    }
+
+    sealed record Waiting(EntryInput Input, TaskCompletionSource<SubmitEntry.Outcome> Answer);
+
+    /// <summary>
+    /// Enters <paramref name="input"/> with whatever else is waiting, and returns its outcome once
+    /// its batch is committed. Throws what failed the batch (a backing service: 503).
+    /// </summary>
+    public Task<SubmitEntry.Outcome> Enter(EntryInput input)
+    {
+        // Outside the period nothing is locked or read (the batch decides again with its own time).
+        if (Period(clock.GetUtcNow()) is { } refused)
+            return Task.FromResult(refused);
+        var entry = new Waiting(input, new(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!waiting.Writer.TryWrite(entry))
+            throw new OperationCanceledException("The process is stopping.");
+        return entry.Answer.Task;
+    }
+
+    SubmitEntry.Outcome? Period(DateTimeOffset now) =>
+        settings.Campaign.StartsAt > now ? SubmitEntry.Outcome.NotYetOpen
+        : !GetCampaign.IsOpen(settings.Campaign, now) ? SubmitEntry.Outcome.Closed
+        : null;
+
+    async Task Write()
+    {
+        var (max, window) = (settings.EntryBatch.Max, settings.EntryBatch.Window);
+        var reader = waiting.Reader;
+        while (await reader.WaitToReadAsync())
+        {
+            var batch = new List<Waiting>(max);
+            while (batch.Count < max && reader.TryRead(out var entry))
+                batch.Add(entry);
+            if (window > TimeSpan.Zero && batch.Count is > 0 && batch.Count < max)
+            {
+                // A moment for more to arrive: a wait in real time, not the campaign's clock.
+                await Task.Delay(window);
+                while (batch.Count < max && reader.TryRead(out var entry))
+                    batch.Add(entry);
+            }
+            if (batch.Count > 0)
+                await Run(batch);
+        }
+    }
+
+    async Task Run(List<Waiting> batch)
+    {
+        try
+        {
+            var outcomes = await Commit(batch.Select(w => w.Input).ToList());
+            for (var i = 0; i < batch.Count; i++)
+                batch[i].Answer.TrySetResult(outcomes[i]);
+        }
+        catch (PostgresException error) when (batch.Count > 1 && IsAboutTheData(error))
+        {
+            // One entry holds what PostgreSQL refuses: each half again, down to that entry alone.
+            var half = batch.Count / 2;
+            await Run(batch[..half]);
+            await Run(batch[half..]);
+        }
+        catch (Exception error)
+        {
+            foreach (var entry in batch)
+                entry.Answer.TrySetException(error);
+        }
+    }
+
+    /// <summary>
+    /// Data exceptions (22: a character PostgreSQL cannot store) and integrity violations (23):
+    /// about one entry's values, not about the database, which failed the whole batch otherwise.
+    /// </summary>
+    static bool IsAboutTheData(PostgresException error) =>
+        error.SqlState.StartsWith("22") || error.SqlState.StartsWith("23");
+
+    /// <summary>Locks, reads, decides and writes one batch; the outcomes in the batch's order.</summary>
+    async Task<IReadOnlyList<SubmitEntry.Outcome>> Commit(IReadOnlyList<EntryInput> entries)
+    {
+        await SignInLink.EnsureTemplates(templates, CancellationToken.None);
+        var now = clock.GetUtcNow();
+        await using var transaction = await OwnedTransaction.BeginAsync(
+            store,
+            CancellationToken.None
+        );
+        var session = transaction.Session;
+        var addresses = await AddressLock.TakeAsync(
+            session,
+            entries.Select(e => e.Email).ToList(),
+            now,
+            CancellationToken.None
+        );
+        // Mail to an address nobody has confirmed goes within the hour's budgets (in Redis): taken
+        // for the entries that need one, all at once, then decided again knowing the answers.
+        var budgets = new Dictionary<int, bool>();
+        Decision[] decisions;
+        while (true)
+        {
+            decisions = Decide(entries, addresses, budgets, Period(now), now);
+            var asking = decisions
+                .Select((d, i) => (d, i))
+                .Where(x => x.d.NeedsBudget && !budgets.ContainsKey(x.i))
+                .Select(x => x.i)
+                .ToList();
+            if (asking.Count == 0)
+                break;
+            var taken = await Task.WhenAll(asking.Select(i => budget.TryTake(entries[i].Email)));
+            for (var k = 0; k < asking.Count; k++)
+                budgets[asking[k]] = taken[k];
+        }
+
+        var mails = new List<OutboxMessage>();
+        foreach (var decision in decisions)
+        {
+            if (decision.NewEntrant is { } entrant)
+                session.Insert(entrant);
+            if (decision.DeleteWithdrawal is { } withdrawal)
+                session.Delete<Backup.Withdrawal>(withdrawal);
+            if (decision.MailTo is { } to)
+                mails.Add(
+                    SignInLink.Write(session, to, decision.Locale, decision.First, settings, now)
+                );
+        }
+        if (mails.Count > 0 || decisions.Any(d => d.NewEntrant is not null))
+            await transaction.CommitAsync();
+        foreach (var mail in mails)
+            queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
+
+        // How many entries each batch held: what group commit gains, in the operators' logs.
+        metrics.Measure("campaign.entry_batch", entries.Count, "");
+        Count(decisions, d => d.NewEntrant is not null, "campaign.entries");
+        Count(decisions, d => d.Refusal == Refusal.MailboxShare, "campaign.mailbox_capped");
+        Count(decisions, d => d.Refusal == Refusal.Budget, "campaign.mail_budget_spent");
+        return decisions.Select(d => d.Outcome(budget)).ToList();
+    }
+
+    void Count(Decision[] decisions, Func<Decision, bool> which, string metric)
+    {
+        var count = decisions.Count(which);
+        if (count > 0)
+            metrics.Count(metric, count);
+    }
+
+    enum Refusal
+    {
+        None,
+        Period,
+        MailboxShare,
+        Budget,
+    }
+
+    /// <summary>
+    /// What becomes of one entry: an entrant to insert, a withdrawal record to delete, the entrant
+    /// to mail a link (as their first mail or a sign-in), or why it is refused.
+    /// </summary>
+    sealed record Decision(
+        Entrant? NewEntrant = null,
+        string? DeleteWithdrawal = null,
+        Entrant? MailTo = null,
+        string Locale = "",
+        bool First = false,
+        Refusal Refusal = Refusal.None,
+        SubmitEntry.Outcome? PeriodOutcome = null,
+        bool NeedsBudget = false
+    )
+    {
+        public SubmitEntry.Outcome Outcome(MailBudget budget) =>
+            Refusal switch
+            {
+                Refusal.Period => PeriodOutcome!,
+                Refusal.MailboxShare => new(
+                    SubmitEntry.Outcome.Kind.TooManyMails,
+                    (int)AddressLock.MailWindow.TotalSeconds
+                ),
+                Refusal.Budget => new(
+                    SubmitEntry.Outcome.Kind.TooManyMails,
+                    budget.RetryAfterSeconds()
+                ),
+                _ => SubmitEntry.Outcome.Accepted,
+            };
+    }
+
+    /// <summary>
+    /// Decides each entry in order, as if they had come one at a time: the entrant written for an
+    /// address earlier in the batch is the one a repeat finds, and each mail written counts in its
+    /// mailbox's share. No I/O: an entry whose budget is not known yet (absent from
+    /// <paramref name="budgets"/>) is decided as if granted, and marked <c>NeedsBudget</c>.
+    /// </summary>
+    static Decision[] Decide(
+        IReadOnlyList<EntryInput> entries,
+        IReadOnlyList<AddressLock.Address> addresses,
+        IReadOnlyDictionary<int, bool> budgets,
+        SubmitEntry.Outcome? period,
+        DateTimeOffset now
+    )
+    {
+        var entrants = new Dictionary<string, Entrant?>();
+        var withdrawn = new Dictionary<string, bool>();
+        var mailsOf = new Dictionary<string, long>();
+        var decisions = new Decision[entries.Count];
+        for (var i = 0; i < entries.Count; i++)
+        {
+            var (input, read) = (entries[i], addresses[i]);
+            if (period is not null)
+            {
+                decisions[i] = new(Refusal: Refusal.Period, PeriodOutcome: period);
+                continue;
+            }
+            var (address, mailbox) = (Mailbox.AddressKey(input.Email), Mailbox.Key(input.Email));
+            var entrant = entrants.TryGetValue(address, out var known) ? known : read.Entrant;
+            var mails = mailsOf.TryGetValue(mailbox, out var counted) ? counted : read.RecentMails;
+            var firstEntry = entrant is null;
+            var shareLeft = mails < AddressLock.MailsPerWindow;
+            var needsBudget = entrant is not { Status: EntrantStatus.Confirmed } && shareLeft;
+            // Mail to an address nobody has confirmed goes within its mailbox's share and the
+            // hour's budgets, or a new entry is refused before anything is written: an entry is
+            // never accepted without its mail. (A known address past its share is accepted without
+            // a mail, as if it were new: nobody can find out who entered.)
+            if (firstEntry && !shareLeft)
+            {
+                decisions[i] = new(Refusal: Refusal.MailboxShare);
+                continue;
+            }
+            if (needsBudget && budgets.TryGetValue(i, out var granted) && !granted)
+            {
+                decisions[i] = new(Refusal: Refusal.Budget, NeedsBudget: true);
+                continue;
+            }
+            string? deleteWithdrawal = null;
+            if (entrant is null)
+            {
+                // An existing entrant's name is never changed by an unauthenticated request.
+                entrant = Entrant.Enter(input, now);
+                // Back after withdrawing: a restore must not skip them any more.
+                if (withdrawn.GetValueOrDefault(address, read.Withdrawn))
+                    deleteWithdrawal = Backup.Withdrawal.IdOf(input.Email);
+                withdrawn[address] = false;
+                entrants[address] = entrant;
+            }
+            if (shareLeft)
+                mailsOf[mailbox] = mails + 1;
+            decisions[i] = new(
+                NewEntrant: firstEntry ? entrant : null,
+                DeleteWithdrawal: deleteWithdrawal,
+                MailTo: shareLeft ? entrant : null,
+                Locale: input.Locale,
+                First: firstEntry,
+                NeedsBudget: needsBudget
+            );
+        }
+        return decisions;
+    }
+
+    /// <summary>Lets the entries already waiting be written, then stops the writers.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        waiting.Writer.TryComplete();
+        await Task.WhenAll(writers);
+    }
+}
