@@ -7,7 +7,8 @@ source "$ROOT/bin/lib/services.sh"
 
 DIR=$ROOT/.local/bench
 PG_PORT=27432 REDIS_PORT=27379 S3_PORT=27568 STUB_PORT=27025
-WEB_PORT=27000 BASELINE_PORT=27001 PROXY_PORT=27002
+WEB_PORT=27000 BASELINE_PORT=27001 PROXY_PORT=27002 BASELINE100_PORT=27003 BEFORE_PORT=27004
+STATIC_PORT=27005 ROUTER_PORT=27010 # bench/spike.sh: nginx on 27010, its web processes on 27011-27013
 APP=$DIR/publish/Campaign
 HZ=$(getconf CLK_TCK)
 
@@ -23,6 +24,7 @@ bench_start() {
   fi
   app_env
   recreate_database "$PG_PORT" bench
+  rm -f "$DIR"/stall-*.txt
   redis-cli -p "$REDIS_PORT" flushall >/dev/null
   (cd "$DIR/publish" && ./Campaign db-apply) >/dev/null 2>&1 || die "db-apply failed"
 }
@@ -39,7 +41,7 @@ bench_services() {
   start_postgres "$DIR/postgres" "$PG_PORT"
   start_redis "$DIR/redis" "$REDIS_PORT"
   start_s3 "$DIR/s3" "$S3_PORT"
-  python3 "$ROOT/bench/stub_sendgrid.py" "$STUB_PORT" &
+  python3 "$ROOT/bench/stub_sendgrid.py" "$STUB_PORT" "$DIR/mailed.txt" &
   BENCH_PIDS+=($!)
   wait_http "http://127.0.0.1:$STUB_PORT/" || die "the SendGrid stand-in did not start"
   (cd "$ROOT" && dotnet tool restore >/dev/null) || die "dotnet tool restore failed"
@@ -47,33 +49,34 @@ bench_services() {
   publish "$DIR/publish/"
 }
 
-# watch_stalls PID: in the background, at the web process's first 503 (a backing service failed or
-# timed out: under load, usually the connection pool's 3 s), keeps its managed threads' stacks
-# (dotnet-stack) and PostgreSQL's sessions as they are at that moment, in $DIR/stall-*.txt. A stall
-# that has passed leaves nothing to look at; these show what the requests were waiting for.
+# watch_stalls PID [NAME] [DATABASE]: in the background, at the first 503 in $DIR/NAME.log (default
+# web; a backing service failed or timed out: under load, usually the connection pool's 3 s), keeps
+# the process's managed threads' stacks (dotnet-stack) and PostgreSQL's sessions on DATABASE
+# (default bench) as they are at that moment, in $DIR/stall-NAME-*.txt. A stall that has passed
+# leaves nothing to look at; these show what the requests were waiting for.
 watch_stalls() {
-  local pid=$1
-  rm -f "$DIR"/stall-*.txt
+  local pid=$1 name=${2:-web} database=${3:-bench}
   (
     # The log is read once, as it is written (a re-read every half second would grow with the
     # run's tens of thousands of request lines, on the cores being measured); the watch ends with
     # the process.
-    tail -n +1 -F --pid="$pid" "$DIR/web.log" 2>/dev/null | grep -q -m1 "status=503" || exit 0
-    (cd "$ROOT" && timeout 30 dotnet dotnet-stack report -p "$pid") >"$DIR/stall-stacks.txt" 2>&1
-    psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres bench -c "select pid, state, wait_event_type,
+    tail -n +1 -F --pid="$pid" "$DIR/$name.log" 2>/dev/null | grep -q -m1 "status=503" || exit 0
+    (cd "$ROOT" && timeout 30 dotnet dotnet-stack report -p "$pid") >"$DIR/stall-$name-stacks.txt" 2>&1
+    psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres "$database" -c "select pid, state, wait_event_type,
       wait_event, now() - xact_start as in_transaction, now() - state_change as in_state,
       left(regexp_replace(query, '\s+', ' ', 'g'), 100) as query
-      from pg_stat_activity where datname = 'bench' order by xact_start" >"$DIR/stall-postgres.txt" 2>&1
+      from pg_stat_activity where datname = '$database' order by xact_start" >"$DIR/stall-$name-postgres.txt" 2>&1
   ) &
   BENCH_PIDS+=($!)
 }
 
-# stall_report: one line on what watch_stalls kept, if anything.
+# stall_report [NAME]: one line on what watch_stalls kept for NAME (default web), if anything.
 stall_report() {
-  if [ -e "$DIR/stall-postgres.txt" ]; then
-    echo "the web process answered 503: its stacks and PostgreSQL's sessions at the first one are in $DIR/stall-stacks.txt and $DIR/stall-postgres.txt"
+  local name=${1:-web}
+  if [ -e "$DIR/stall-$name-postgres.txt" ]; then
+    echo "$name answered 503: its stacks and PostgreSQL's sessions at the first one are in $DIR/stall-$name-stacks.txt and $DIR/stall-$name-postgres.txt"
   else
-    echo "the web process answered no 503"
+    echo "$name answered no 503"
   fi
 }
 
@@ -102,14 +105,16 @@ app_env() {
     AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 }
 
-# start_web [PORT]: starts the published web process and waits until it answers; sets WEB_PID.
+# start_web [PORT] [NAME] [PUBLISH]: starts a published web process (default $DIR/publish) logging
+# to $DIR/NAME.log (default web), and waits until it answers; sets WEB_PID. The caller's environment
+# reaches it: `DYNO=web.2 start_web 27012 web.2`.
 start_web() {
-  local port=${1:-$WEB_PORT}
+  local port=${1:-$WEB_PORT} name=${2:-web} publish=${3:-$DIR/publish}
   # From its own folder, as the Procfile runs it: appsettings.json is read from there.
-  (cd "$DIR/publish" && exec ./Campaign --urls "http://127.0.0.1:$port") >"$DIR/web.log" 2>&1 &
+  (cd "$publish" && exec ./Campaign --urls "http://127.0.0.1:$port") >"$DIR/$name.log" 2>&1 &
   WEB_PID=$!
   remember "$WEB_PID"
-  wait_http "http://127.0.0.1:$port/healthz" || { tail -n 20 "$DIR/web.log" >&2; die "the web process did not start"; }
+  wait_http "http://127.0.0.1:$port/healthz" || { tail -n 20 "$DIR/$name.log" >&2; die "$name did not start"; }
 }
 
 # running PID: the process is there and has not exited (an exited child stays a zombie until waited for).

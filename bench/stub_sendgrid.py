@@ -2,7 +2,8 @@
 
 GET / answers the number of recipients so far; GET /mail?to=ADDRESS the plain text of the latest
 mail to that address among the last few hundred, with its substitutions applied as SendGrid would
-(how a benchmark reads its sign-in link).
+(how a benchmark reads its sign-in link). With a second argument, every recipient's address is also
+appended to that file, one a line (how bench/spike.sh checks that each accepted entry got its mail).
 """
 import collections, http.server, json, sys, threading, urllib.parse, uuid
 
@@ -10,6 +11,7 @@ recipients = 0
 latest = collections.OrderedDict()  # address -> text of the latest mail, the newest last
 lock = threading.Lock()
 KEEP = 500
+log = open(sys.argv[2], "w", buffering=1 << 16) if len(sys.argv) > 2 else None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -30,6 +32,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     address = to["email"].lower()
                     latest.pop(address, None)
                     latest[address] = mine
+                    if log:
+                        log.write(address + "\n")
+            if log:
+                log.flush()
             while len(latest) > KEEP:
                 latest.popitem(last=False)
         self.send_response(202)
