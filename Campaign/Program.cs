@@ -189,7 +189,15 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
             options.Logger(ActivatorUtilities.CreateInstance<DatabaseLog>(services))
     );
     host.Services.AddQueue();
-    host.Services.AddMail(settings);
+    // Mail knows no feature: the features say whether their kind of mail may still go when its turn
+    // comes, and which templates their code renders.
+    host.Services.AddMail(
+        settings,
+        mail =>
+            mail.Checking(MailKind.Transactional, SignInMail.StillWanted)
+                .Checking(MailKind.Campaign, NightlyReminder.StillWanted)
+                .Rendering(SignInMail.Templates)
+    );
     host.Services.AddSingleton<PhotoStorage>();
     // The web role signs people in with it; the clock's retention purge ends their sessions.
     host.Services.AddSingleton<RedisSessionStore>();

@@ -7,7 +7,6 @@ using Campaign.Features.Ops;
 using Campaign.Features.Photos;
 using Campaign.Features.Privacy;
 using Campaign.Features.SignIn;
-using Campaign.Mail;
 using Campaign.Platform;
 using Carter;
 
@@ -44,7 +43,7 @@ public sealed class Routes : ICarterModule
         pages.MapGet("/terms", InformationPages.Terms);
         pages.MapGet("/privacy", InformationPages.Privacy);
         if (app.ServiceProvider.GetRequiredService<IHostEnvironment>().IsDevelopment())
-            pages.MapGet("/dev/mail", DevMailbox.Show); // the local mailbox, Development only
+            pages.MapGet("/dev/mail", ShowDevMailbox.Page); // the local mailbox, Development only
 
         // Operators only (OPERATOR_EMAILS): to anyone else, these paths do not exist (404)
         var ops = app.MapGroup("/ops")

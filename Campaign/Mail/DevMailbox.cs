@@ -7,7 +7,7 @@ namespace Campaign.Mail;
 /// <summary>
 /// Development without a SendGrid key: mails are posted, by the real SendGrid client, to this
 /// handler, which keeps the last ones in Redis (shared by the web and clock processes) for the
-/// <c>/dev/mail</c> page. Never registered outside Development.
+/// <c>/dev/mail</c> page (<c>Features/ShowDevMailbox.cs</c>). Never registered outside Development.
 /// </summary>
 public static class DevMailbox
 {
@@ -21,11 +21,6 @@ public static class DevMailbox
         string Html,
         DateTimeOffset At
     );
-
-    public static async Task<IResult> Show(HttpContext http, IConnectionMultiplexer redis) =>
-        Pages.Page.Show<Pages.DevMailPage>(
-            new { Locale = Features.Language.Of(http), Mails = await Latest(redis) }
-        );
 
     public static async Task<IReadOnlyList<Mail>> Latest(IConnectionMultiplexer redis)
     {

@@ -1,11 +1,6 @@
 using System.Collections.Concurrent;
-using Campaign.Features.Entering;
-using Campaign.Features.Reminders;
 using Campaign.Platform;
 using Marten;
-using Npgsql;
-using SendGrid;
-using SendGrid.Helpers.Mail;
 
 namespace Campaign.Mail;
 
@@ -18,6 +13,11 @@ namespace Campaign.Mail;
 /// recipients per request. Delivery is at-least-once: each recipient's outbox id travels in
 /// SendGrid's <c>custom_args</c>.
 /// <para>
+/// The relay is the policy: what is sent, dropped, failed or retried, and when. The outbox's SQL is
+/// <see cref="OutboxTable"/>'s, the request to SendGrid <see cref="SendGridSender"/>'s, and what
+/// may still be sent and the code's templates are the features' (<see cref="MailRules"/>).
+/// </para>
+/// <para>
 /// When SendGrid is down, or refuses the key, a message waits longer after each failed attempt
 /// (<see cref="OutboxMessage.RetryDelay"/>) and leaves once SendGrid is back, unless it expired
 /// meanwhile: it is then dropped. Only a refusal of the mail itself (400 for its one address, 413)
@@ -25,9 +25,10 @@ namespace Campaign.Mail;
 /// </para>
 /// </summary>
 public sealed partial class MailRelay(
+    OutboxTable outbox,
+    SendGridSender sendGrid,
+    MailRules rules,
     IDocumentStore store,
-    ISendGridClient sendGrid,
-    Settings settings,
     TimeProvider clock,
     Metrics metrics,
     ILogger<MailRelay> logger
@@ -39,11 +40,8 @@ public sealed partial class MailRelay(
     /// <summary>The sweep leaves young messages to the fast path (the web process's queue).</summary>
     public static readonly TimeSpan SweepAfter = TimeSpan.FromMinutes(1);
 
-    /// <summary>SendGrid takes at most 1000 personalizations (recipients) in one request.</summary>
-    public const int MaxRecipientsPerRequest = 1000;
-
     // Claimed per sweep round: enough that each template's messages fill whole requests.
-    const int SweepBatch = 4 * MaxRecipientsPerRequest;
+    const int SweepBatch = 4 * SendGridSender.MaxRecipientsPerRequest;
 
     // Coravel hands over everything queued at once: at most this many requests run at a time.
     readonly SemaphoreSlim sending = new(4);
@@ -99,9 +97,10 @@ public sealed partial class MailRelay(
                 var expiring = handed.Except(ours).Select(m => m.Id).ToArray();
                 if (expiring.Length > 0)
                     ours.AddRange(
-                        await ClaimAsync(
-                            "select id from {0} where id = any(?) and status = 'Pending' and (claimed_until is null or claimed_until < ?) and coalesce((data ->> 'attempts')::int, 0) = 0 for update skip locked",
-                            [expiring, now + LeaseToSendWith],
+                        await outbox.ClaimUntried(
+                            expiring,
+                            heldBefore: now + LeaseToSendWith,
+                            until: now + Lease,
                             cancellationToken
                         )
                     );
@@ -127,9 +126,11 @@ public sealed partial class MailRelay(
         var handled = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
-            var batch = await ClaimAsync(
-                "select id from {0} where status = 'Pending' and created_at < ? and (claimed_until is null or claimed_until < ?) order by created_at limit ? for update skip locked",
-                [start - SweepAfter, start, SweepBatch],
+            var batch = await outbox.ClaimLeftOver(
+                writtenBefore: start - SweepAfter,
+                at: start,
+                SweepBatch,
+                until: clock.GetUtcNow() + Lease,
                 cancellationToken
             );
             if (batch.Count == 0)
@@ -144,55 +145,13 @@ public sealed partial class MailRelay(
     /// <summary>How much mail waits, and for how long the oldest has: the outbox's health.</summary>
     async Task SampleBacklog(CancellationToken cancellationToken)
     {
-        await using var query = store.QuerySession();
-        var waiting = await query
-            .Query<OutboxMessage>()
-            .CountAsync(m => m.Status == OutboxStatus.Pending, cancellationToken);
-        var oldest = await query
-            .Query<OutboxMessage>()
-            .Where(m => m.Status == OutboxStatus.Pending)
-            .OrderBy(m => m.CreatedAt)
-            .Select(m => m.CreatedAt)
-            .FirstOrDefaultAsync(cancellationToken);
+        var (waiting, oldest) = await outbox.Backlog(cancellationToken);
         metrics.Sample("campaign.outbox_backlog", waiting);
         metrics.Sample(
             "campaign.outbox_oldest_age",
             oldest == default ? 0 : (clock.GetUtcNow() - oldest).TotalSeconds,
             "s"
         );
-    }
-
-    /// <summary>
-    /// Takes a lease on the messages <paramref name="which"/> selects (a query of their ids, with
-    /// <c>{0}</c> for the table) in one statement: only the lease changes, and nothing else of the
-    /// message is written back.
-    /// </summary>
-    async Task<IReadOnlyList<OutboxMessage>> ClaimAsync(
-        string which,
-        object[] parameters,
-        CancellationToken cancellationToken
-    )
-    {
-        var table = Table;
-        var until = clock.GetUtcNow() + Lease;
-        await using var session = store.LightweightSession();
-        var messages = await session.QueryAsync<OutboxMessage>(
-            $$"""
-            with claimed as (
-              update {{table}} d
-                 set claimed_until = ?, data = jsonb_set(d.data, '{claimedUntil}', to_jsonb(?::timestamptz))
-                from ({{string.Format(which, table)}}) c
-               where d.id = c.id
-              returning d.data
-            )
-            select data from claimed
-            """,
-            cancellationToken,
-            [until, until, .. parameters]
-        );
-        foreach (var message in messages)
-            message.ClaimedUntil = until;
-        return messages;
     }
 
     async Task SendAsync(IReadOnlyList<OutboxMessage> claimed, CancellationToken cancellationToken)
@@ -202,7 +161,7 @@ public sealed partial class MailRelay(
         // One request per template (a language of a campaign mail), one per message otherwise.
         var requests = deliver
             .GroupBy(m => m.Template ?? m.Id.ToString())
-            .SelectMany(group => group.Chunk(MaxRecipientsPerRequest));
+            .SelectMany(group => group.Chunk(SendGridSender.MaxRecipientsPerRequest));
         await Task.WhenAll(
             requests.Select(request =>
                 BodyOf(request[0], templates) is { } body
@@ -211,84 +170,33 @@ public sealed partial class MailRelay(
             )
         );
 
-        await RecordOutcomes(claimed, cancellationToken);
+        await outbox.RecordOutcomes(claimed, cancellationToken);
     }
 
     /// <summary>
-    /// Writes the messages back, with their outcomes, in one statement. It only updates: a message
-    /// deleted meanwhile (its entrant withdrew while it was being sent) stays deleted.
+    /// Expired mail is dropped, and so is mail that its kind's check no longer lets go (mail whose
+    /// entrant is gone, campaign mail to someone who no longer qualifies: <see cref="MailRules"/>).
     /// </summary>
-    async Task RecordOutcomes(
-        IReadOnlyList<OutboxMessage> messages,
-        CancellationToken cancellationToken
-    )
-    {
-        var serializer = store.Options.Serializer();
-        await using var session = store.LightweightSession();
-        // The duplicated columns that an outcome changes follow the document.
-        await session.ExecuteAsync(
-            new NpgsqlCommand(
-                $"""
-                update {Table} d
-                   set data = v.data,
-                       status = v.data ->> 'status',
-                       claimed_until = (v.data ->> 'claimedUntil')::timestamptz,
-                       mt_last_modified = now()
-                  from unnest(@ids, @documents) as v(id, data)
-                 where d.id = v.id
-                """
-            )
-            {
-                Parameters =
-                {
-                    new("ids", messages.Select(m => m.Id).ToArray()),
-                    new(
-                        "documents",
-                        NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Jsonb
-                    )
-                    {
-                        Value = messages.Select(serializer.ToJson).ToArray(),
-                    },
-                },
-            },
-            cancellationToken
-        );
-    }
-
-    string Table => $"{store.Options.DatabaseSchemaName}.mt_doc_outboxmessage";
-
-    /// <summary>Expired mail, mail whose entrant is gone and campaign mail to someone who no longer
-    /// qualifies is dropped; the entrants are loaded in one query.</summary>
     async Task<List<OutboxMessage>> DropWhatShouldNotGo(
         IReadOnlyList<OutboxMessage> claimed,
         CancellationToken cancellationToken
     )
     {
         var now = clock.GetUtcNow();
+        bool Expired(OutboxMessage m) => m.ExpiresAt is { } expiresAt && expiresAt <= now;
         await using var query = store.QuerySession();
-        var ids = claimed
-            .Where(m => m.Kind != MailKind.Operator)
-            .Select(m => m.EntrantId)
-            .Distinct();
-        var entrants = (await query.LoadManyAsync<Entrant>(cancellationToken, ids)).ToDictionary(
-            e => e.Id
+        var refused = await rules.Refusals(
+            query,
+            claimed.Where(m => !Expired(m)),
+            cancellationToken
         );
         var deliver = new List<OutboxMessage>();
         var dropped = 0;
         foreach (var message in claimed)
         {
-            var reason = message switch
-            {
-                { ExpiresAt: { } expiresAt } when expiresAt <= now =>
-                    "expired before it could be sent",
-                { Kind: MailKind.Operator } => null,
-                _ when !entrants.TryGetValue(message.EntrantId, out var entrant) =>
-                    "entrant withdrew",
-                { Kind: MailKind.Campaign }
-                    when !NightlyReminder.Qualifies(entrants[message.EntrantId]) =>
-                    "entrant no longer qualifies",
-                _ => null,
-            };
+            var reason = Expired(message)
+                ? "expired before it could be sent"
+                : refused.GetValueOrDefault(message.Id);
             if (reason is null)
                 deliver.Add(message);
             else
@@ -322,7 +230,7 @@ public sealed partial class MailRelay(
         );
         // The code's own templates are known without the database (a copy there serves the mail
         // written before a release changed their wording).
-        foreach (var known in SignInMail.Templates)
+        foreach (var known in rules.Templates)
             found.TryAdd(known.Id, known);
         return found;
     }
@@ -382,7 +290,7 @@ public sealed partial class MailRelay(
         CancellationToken cancellationToken
     )
     {
-        var (status, providerId, error) = await Post(messages, body, cancellationToken);
+        var (status, providerId, error) = await sendGrid.Post(messages, body, cancellationToken);
         if (status is >= 200 and < 300)
         {
             foreach (var message in messages)
@@ -411,54 +319,6 @@ public sealed partial class MailRelay(
         // refused key, are tried again after a wait. 400 (down to this one address) and 413 refuse
         // the mail itself, which no retry changes.
         Failed(messages, error, permanent: status is 400 or 413);
-    }
-
-    async Task<(int? Status, string? ProviderId, string Error)> Post(
-        OutboxMessage[] messages,
-        RenderedMail body,
-        CancellationToken cancellationToken
-    )
-    {
-        var from = settings.Mail.From;
-        var mail = new SendGridMessage
-        {
-            From = new EmailAddress(from.Address, from.DisplayName),
-            Subject = body.Subject,
-            PlainTextContent = body.Text,
-            HtmlContent = body.Html,
-            Personalizations =
-            [
-                .. messages.Select(m => new Personalization
-                {
-                    Tos = [new EmailAddress(m.To)],
-                    Substitutions = m.Substitutions,
-                    Headers = m.Headers,
-                    CustomArgs = new Dictionary<string, string> { ["outbox_id"] = m.Id.ToString() },
-                }),
-            ],
-        };
-        try
-        {
-            var response = await sendGrid.SendEmailAsync(mail, cancellationToken);
-            var providerId = response.Headers.TryGetValues("X-Message-Id", out var ids)
-                ? ids.FirstOrDefault()
-                : null;
-            return (
-                (int)response.StatusCode,
-                providerId,
-                $"SendGrid answered {(int)response.StatusCode}"
-            );
-        }
-        catch (Exception e)
-            when (e
-                    is HttpRequestException
-                        or TimeoutException
-                        or Polly.Timeout.TimeoutRejectedException
-                || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested)
-            )
-        {
-            return (null, null, $"SendGrid unreachable: {e.GetType().Name}");
-        }
     }
 
     // The log names messages, never their addresses.

@@ -12,8 +12,16 @@ public static class MailServices
     /// 429 (honouring Retry-After), 5xx and network errors, never another 4xx, all within a bounded
     /// time. The SendGrid client's own retry stays off. In Development without a key, the same client
     /// posts to the local mailbox (<c>/dev/mail</c>) instead of SendGrid.
+    /// <para>
+    /// What may still be sent, and the templates the code renders, are the features' to say
+    /// (<paramref name="rules"/>, in <c>Program.cs</c>): mail knows no feature.
+    /// </para>
     /// </summary>
-    public static IServiceCollection AddMail(this IServiceCollection services, Settings settings)
+    public static IServiceCollection AddMail(
+        this IServiceCollection services,
+        Settings settings,
+        Action<MailRules> rules
+    )
     {
         var client = services.AddHttpClient("sendgrid");
         if (settings.Mail.SendGridApiKey is null)
@@ -48,6 +56,11 @@ public static class MailServices
                     ?? "https://api.sendgrid.com",
             }
         ));
+        var told = new MailRules();
+        rules(told);
+        services.AddSingleton(told);
+        services.AddSingleton<OutboxTable>();
+        services.AddSingleton<SendGridSender>();
         services.AddSingleton<MailRelay>();
         services.AddTransient<DeliverMail>();
         services.AddTransient<SweepOutbox>();

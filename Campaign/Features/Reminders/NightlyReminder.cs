@@ -38,6 +38,15 @@ public static class NightlyReminder
         && EntryInput.IsDeliverable(entrant.Email);
 
     /// <summary>
+    /// Checked again when the reminder's turn comes (campaign mail): one whose entrant withdrew, or
+    /// no longer qualifies (a photo added, campaign mail turned off, since the night's run), is dropped.
+    /// </summary>
+    public static readonly MailRules.Check StillWanted = MailRules.ToEntrants<Entrant>(
+        e => e.Id,
+        e => Qualifies(e) ? null : "entrant no longer qualifies"
+    );
+
+    /// <summary>
     /// The same rule in SQL (but the address, checked by <see cref="Qualifies"/>), one page at a time in id order (keyset paging: never all entrants in
     /// memory, and each page starts where the last one ended).
     /// </summary>

@@ -1,7 +1,8 @@
 using System.Net;
-using Campaign.Features;
+using Campaign.Features.Entering;
+using Campaign.Mail;
 
-namespace Campaign.Mail;
+namespace Campaign.Features.SignIn;
 
 /// <summary>
 /// The mail that confirms an entry and signs the entrant in (the same link does both). The token
@@ -53,10 +54,16 @@ public static class SignInMail
     public static Dictionary<string, string> Substitutions(Uri link) =>
         new() { [LinkPlaceholder] = link.ToString() };
 
+    /// <summary>
+    /// An entrant's sign-in link (transactional mail) goes out while its entrant is there: one who
+    /// withdrew meanwhile gets nothing. An operator's link has no entrant (operator mail, unchecked).
+    /// </summary>
+    public static readonly MailRules.Check StillWanted = MailRules.ToEntrants<Entrant>(e => e.Id);
+
     static RenderedMail Render(string locale, bool firstEntry, string linkText, string linkHtml)
     {
         var ja = locale != Language.English;
-        var minutes = (int)Features.SignIn.SignInToken.Lifetime.TotalMinutes;
+        var minutes = (int)SignInToken.Lifetime.TotalMinutes;
         var subject = (ja, firstEntry) switch
         {
             (true, true) => "【キャンペーン】ご応募ありがとうございます：応募を確定してください",

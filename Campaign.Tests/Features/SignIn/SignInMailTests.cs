@@ -1,8 +1,8 @@
-using Campaign.Mail;
+using Campaign.Features.SignIn;
 using Snapshooter;
 using Snapshooter.Xunit;
 
-namespace Campaign.Tests.Mail;
+namespace Campaign.Tests.Features.SignIn;
 
 public sealed class SignInMailTests
 {
