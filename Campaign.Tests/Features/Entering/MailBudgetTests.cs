@@ -91,7 +91,8 @@ public sealed class MailBudgetTests(CampaignApp app) : IAsyncLifetime
             corp
         );
         await refused.Problem(HttpStatusCode.TooManyRequests);
-        Assert.Equal("3000", refused.Headers.RetryAfter!.ToString()); // 03:10 → 04:00
+        // 03:10 → 04:00, less the seconds the test's own entries took on the running clock.
+        Assert.InRange(int.Parse(refused.Headers.RetryAfter!.ToString()), 2940, 3000);
         // gmail.com has no budget of its own: its entries stop only at the total of 7.
         Assert.Equal(
             [.. Enumerable.Repeat(HttpStatusCode.Accepted, 4), HttpStatusCode.TooManyRequests],
