@@ -71,6 +71,7 @@ if (peak > 0)
     phases.Add(("ramp", rampUs / 1e6, peak, []));
     phases.Add(("after", afterUs / 1e6, peak, []));
 }
+
 // Answers that came after their phase's end (the last ones in flight): counted, not in any rate.
 var tail = new List<Sample>();
 foreach (var sample in steady.SelectMany(c => c.Samples))
@@ -93,7 +94,11 @@ foreach (var (name, seconds, connections, samples) in phases)
         )
     );
 }
-output.AppendLine(Invariant($"phase tail answers {tail.Count(s => s.Status > 0)} accepted {tail.Count(s => s.Status == 202)}"));
+output.AppendLine(
+    Invariant(
+        $"phase tail answers {tail.Count(s => s.Status > 0)} accepted {tail.Count(s => s.Status == 202)}"
+    )
+);
 var all = steady.Concat(crowd).SelectMany(c => c.Samples).ToList();
 foreach (var outcome in all.GroupBy(s => s.Status).OrderBy(g => g.Key))
     output.AppendLine(
@@ -101,6 +106,7 @@ foreach (var outcome in all.GroupBy(s => s.Status).OrderBy(g => g.Key))
             $"outcome {Outcome.Name(outcome.Key)} count {outcome.Count()} retry-after {outcome.Count(s => s.RetryAfter)}"
         )
     );
+
 // Accepted entries per second, from the start of each group.
 output.AppendLine("per-second steady " + PerSecond(steady, 0, steadyUs));
 if (peak > 0)
@@ -126,7 +132,9 @@ static IPAddress Address(int group, int i) =>
     new([127, (byte)group, (byte)(i / 250), (byte)(i % 250 + 1)]);
 
 static double Percentile(int[] sorted, double p) =>
-    sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)] / 1000.0;
+    sorted.Length == 0
+        ? 0
+        : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)] / 1000.0;
 
 static string PerSecond(Client[] clients, long from, long span)
 {
@@ -181,7 +189,8 @@ sealed class Client(
     public List<Sample> Samples { get; } = new(1024);
     public List<int> Accepted { get; } = new(1024);
     readonly byte[] buffer = new byte[16 * 1024];
-    int start, end; // the bytes received and not yet read: buffer[start..end)
+    int start,
+        end; // the bytes received and not yet read: buffer[start..end)
     Socket? socket;
     CancellationTokenSource timeout = new();
 
@@ -353,15 +362,26 @@ sealed class Client(
 }
 
 /// <summary>What the client needs from an answer's status line and headers.</summary>
-readonly record struct Head(int Status, long ContentLength, bool Chunked, bool RetryAfter, bool KeepAlive)
+readonly record struct Head(
+    int Status,
+    long ContentLength,
+    bool Chunked,
+    bool RetryAfter,
+    bool KeepAlive
+)
 {
     public static Head Parse(ReadOnlySpan<byte> head)
     {
-        if (!head.StartsWith("HTTP/1."u8) || head.Length < 12 || !Utf8Parser.TryParse(head[9..12], out int status, out _))
+        if (
+            !head.StartsWith("HTTP/1."u8)
+            || head.Length < 12
+            || !Utf8Parser.TryParse(head[9..12], out int status, out _)
+        )
             throw new InvalidDataException("not an HTTP/1.x status line");
         var keepAlive = head[7] == (byte)'1'; // HTTP/1.1 keeps the connection unless it says otherwise
         long length = -1;
-        bool chunked = false, retryAfter = false;
+        bool chunked = false,
+            retryAfter = false;
         var rest = head[(head.IndexOf("\r\n"u8) is var first and >= 0 ? first + 2 : head.Length)..];
         while (!rest.IsEmpty)
         {

@@ -9,17 +9,30 @@ var body = File.ReadAllBytes(FileNamed("BODY"));
 var saved = File.ReadLines(FileNamed("HEADERS"))
     .Skip(1) // the status line
     .Where(line => line.Contains(':'))
-    .Select(line => (Name: line[..line.IndexOf(':')].Trim(), Value: line[(line.IndexOf(':') + 1)..].Trim()))
+    .Select(line =>
+        (Name: line[..line.IndexOf(':')].Trim(), Value: line[(line.IndexOf(':') + 1)..].Trim())
+    )
     .ToList();
+
 // Kestrel writes these itself, for each response: Date and Server (when the app lets it), the length.
-string[] written = ["Date", "Server", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive"];
+string[] written =
+[
+    "Date",
+    "Server",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "Keep-Alive",
+];
 var headers = saved
     .Where(h => !written.Contains(h.Name, StringComparer.OrdinalIgnoreCase))
     .GroupBy(h => h.Name, StringComparer.OrdinalIgnoreCase)
     .Select(g => KeyValuePair.Create(g.Key, new StringValues(g.Select(h => h.Value).ToArray())))
     .ToArray();
 builder.WebHost.ConfigureKestrel(kestrel =>
-    kestrel.AddServerHeader = saved.Any(h => h.Name.Equals("Server", StringComparison.OrdinalIgnoreCase))
+    kestrel.AddServerHeader = saved.Any(h =>
+        h.Name.Equals("Server", StringComparison.OrdinalIgnoreCase)
+    )
 );
 
 var app = builder.Build();
@@ -34,4 +47,5 @@ app.Run(context =>
 app.Run();
 
 static string FileNamed(string variable) =>
-    Environment.GetEnvironmentVariable(variable) ?? throw new InvalidOperationException($"{variable} is not set");
+    Environment.GetEnvironmentVariable(variable)
+    ?? throw new InvalidOperationException($"{variable} is not set");

@@ -55,6 +55,21 @@ public sealed class EntryInputTests
         );
     }
 
+    [Fact]
+    public void Half_a_surrogate_pair_is_refused_not_normalised()
+    {
+        // JSON can carry "\ud800": no character at all, which NFKC cannot normalise (it throws)
+        // and PostgreSQL cannot store. (Built here: a theory's data cannot carry it intact.)
+        var (high, low) = ((char)0xD800, (char)0xDC00);
+        Assert.Equal(
+            "表示名に改行や制御文字は使えません。",
+            Assert.Single(Check(name: $"山田{high}太郎").Errors["displayName"])
+        );
+        Assert.True(Check(name: $"山田{low}").Errors.ContainsKey("displayName"));
+        Assert.True(Check(email: $"taro{high}@example.jp").Errors.ContainsKey("email"));
+        Assert.Empty(Check(name: "山田 👍").Errors); // a whole pair is a character
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("taro")]

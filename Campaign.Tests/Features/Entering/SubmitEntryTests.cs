@@ -90,7 +90,7 @@ public sealed class SubmitEntryTests(CampaignApp app) : IAsyncLifetime
 
         var responses = await Task.WhenAll(
             Enumerable
-                .Range(0, 10)
+                .Range(0, 30)
                 .Select(i => client.Enter(i % 2 == 0 ? "hanako@example.jp" : "HANAKO@example.jp"))
         );
 
@@ -99,6 +99,65 @@ public sealed class SubmitEntryTests(CampaignApp app) : IAsyncLifetime
         await app.SendGrid.WaitForMail("hanako@example.jp", count: 3);
         await using var session = app.Store.QuerySession();
         Assert.Equal(3, await session.Query<OutboxMessage>().CountAsync());
+    }
+
+    [Fact]
+    public async Task An_entry_that_PostgreSQL_refuses_fails_alone_and_the_rest_of_its_batch_is_written()
+    {
+        // One writer that waits 50 ms for more: the twenty entries below make one batch.
+        await using var batched = CampaignApp.With(
+            new()
+            {
+                ["DATABASE_SCHEMA"] = app.Schema,
+                ["ENTRY_BATCH_WRITERS"] = "1",
+                ["ENTRY_BATCH_WINDOW_MS"] = "50",
+            }
+        );
+        using var client = batched.CreateClient();
+        await client.Enter("warm@example.jp"); // the schema and the templates, before the batch
+        // The fault, in the real database: a value PostgreSQL refuses (a check violation, 23514).
+        await using var db = Npgsql.NpgsqlDataSource.Create(
+            Campaign.Platform.DatabaseUrl.Parse(TestServices.DatabaseUrl).ConnectionString
+        );
+        await db.CreateCommand(
+                $"""
+                create function {app.Schema}.refuse_one() returns trigger language plpgsql as $$
+                begin raise exception 'refused' using errcode = 'check_violation'; end $$;
+                create trigger refuse_one before insert on {app.Schema}.mt_doc_entrant for each row
+                when (new.data ->> 'displayName' = '拒否') execute function {app.Schema}.refuse_one();
+                """
+            )
+            .ExecuteNonQueryAsync();
+
+        HttpResponseMessage[] answers;
+        try
+        {
+            answers = await Task.WhenAll(
+                Enumerable
+                    .Range(0, 20)
+                    .Select(i =>
+                        client.Enter($"batch{i}@example.jp", i == 7 ? "拒否" : "一括 太郎")
+                    )
+            );
+        }
+        finally
+        {
+            await db.CreateCommand($"drop function {app.Schema}.refuse_one() cascade")
+                .ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, answers[7].StatusCode);
+        Assert.All(
+            answers.Where((_, i) => i != 7),
+            a => Assert.Equal(HttpStatusCode.Accepted, a.StatusCode)
+        );
+        var written = (await Entrants()).Where(e => e.Email.StartsWith("batch")).ToList();
+        Assert.Equal(19, written.Count);
+        Assert.DoesNotContain(written, e => e.Email == "batch7@example.jp");
+        // They were written in batches (the halves of a split share their time), not one by one.
+        Assert.InRange(written.Select(e => e.CreatedAt).Distinct().Count(), 2, 10);
+        foreach (var entrant in written)
+            await batched.SendGrid.WaitForMail(entrant.Email);
     }
 
     [Fact]

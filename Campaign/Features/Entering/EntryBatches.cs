@@ -116,7 +116,7 @@ public sealed class EntryBatches : IAsyncDisposable
             for (var i = 0; i < batch.Count; i++)
                 batch[i].Answer.TrySetResult(outcomes[i]);
         }
-        catch (PostgresException error) when (batch.Count > 1 && IsAboutTheData(error))
+        catch (Exception error) when (batch.Count > 1 && IsAboutTheData(error))
         {
             // One entry holds what PostgreSQL refuses: each half again, down to that entry alone.
             var half = batch.Count / 2;
@@ -134,8 +134,14 @@ public sealed class EntryBatches : IAsyncDisposable
     /// Data exceptions (22: a character PostgreSQL cannot store) and integrity violations (23):
     /// about one entry's values, not about the database, which failed the whole batch otherwise.
     /// </summary>
-    static bool IsAboutTheData(PostgresException error) =>
-        error.SqlState.StartsWith("22") || error.SqlState.StartsWith("23");
+    static bool IsAboutTheData(Exception error)
+    {
+        // Marten wraps what PostgreSQL answered.
+        for (Exception? e = error; e is not null; e = e.InnerException)
+            if (e is PostgresException postgres)
+                return postgres.SqlState.StartsWith("22") || postgres.SqlState.StartsWith("23");
+        return false;
+    }
 
     /// <summary>Locks, reads, decides and writes one batch; the outcomes in the batch's order.</summary>
     async Task<IReadOnlyList<SubmitEntry.Outcome>> Commit(IReadOnlyList<EntryInput> entries)

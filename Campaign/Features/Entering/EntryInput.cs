@@ -44,7 +44,7 @@ public sealed record EntryInput(string Email, string DisplayName, string Locale,
                     $"Use at most {DisplayNameMax} characters for the display name (now {length})."
                 ),
             ];
-        else if (normalName.Any(IsForbidden))
+        else if (normalName.Any(IsForbidden) || HasLoneSurrogate(normalName))
             errors["displayName"] =
             [
                 Language.Say(
@@ -112,9 +112,25 @@ public sealed record EntryInput(string Email, string DisplayName, string Locale,
     public const int NormalizedMax = 1024;
 
     public static string Normalize(string? text) =>
-        text is { Length: > NormalizedMax }
-            ? text
+        text is { Length: > NormalizedMax } || HasLoneSurrogate(text)
+            ? text!
             : (text ?? "").Normalize(NormalizationForm.FormKC).Trim();
+
+    // Half of a surrogate pair (JSON can carry "\ud800"): no character at all, which NFKC refuses to
+    // normalise and PostgreSQL refuses to store. Left as it came, it is refused as forbidden below.
+    static bool HasLoneSurrogate(string? text)
+    {
+        for (var i = 0; i < text?.Length; i++)
+            if (
+                char.IsHighSurrogate(text[i])
+                && i + 1 < text.Length
+                && char.IsLowSurrogate(text[i + 1])
+            )
+                i++;
+            else if (char.IsSurrogate(text[i]))
+                return true;
+        return false;
+    }
 
     // The HTML form's rule for e-mail, plus a dot in the domain: plain ASCII, no spaces, no line
     // breaks (so no header injection), one @.
