@@ -193,6 +193,69 @@ public sealed class FailureTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task With_PostgreSQL_hung_a_crowd_of_entries_hears_503_with_Retry_After_long_before_the_router_gives_up()
+    {
+        await StartWeb();
+        using var first = new Visitor("203.0.113.97");
+        Assert.Equal(
+            HttpStatusCode.Accepted,
+            (await first.PostJson($"{url}/api/v1/entries", Entry("first@example.jp"))).StatusCode
+        );
+
+        // A paused server: each batch in flight waits for its command's 10 s time-out, and more
+        // entries wait behind them than two batches hold. Those that waited past EntryBatches'
+        // MaxWait are answered then, not after yet another batch's time-out.
+        database.Hang();
+        HttpResponseMessage[] answers;
+        var watch = Stopwatch.StartNew();
+        try
+        {
+            answers = await Task.WhenAll(
+                Enumerable
+                    .Range(0, 150)
+                    .Select(async i =>
+                    {
+                        using var visitor = new Visitor($"198.51.100.{i}");
+                        return await visitor.PostJson(
+                            $"{url}/api/v1/entries",
+                            Entry($"crowd{i}@example.jp")
+                        );
+                    })
+            );
+        }
+        finally
+        {
+            database.Pass();
+        }
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"answered in {watch.Elapsed}");
+        Assert.All(
+            answers,
+            answer =>
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, answer.StatusCode);
+                Assert.NotNull(answer.Headers.RetryAfter);
+            }
+        );
+        await Tests.Eventually.Until(async () =>
+            (await first.Get($"{url}/readyz")).StatusCode == HttpStatusCode.OK
+        );
+        using var after = new Visitor("203.0.113.96");
+        Assert.Equal(
+            HttpStatusCode.Accepted,
+            (await after.PostJson($"{url}/api/v1/entries", Entry("crowd0@example.jp"))).StatusCode
+        );
+    }
+
+    static object Entry(string email) =>
+        new
+        {
+            email,
+            displayName = "群衆",
+            consent = true,
+        };
+
+    [Fact]
     public async Task A_web_process_started_with_PostgreSQL_down_says_its_warm_up_failed_answers_and_enters_once_it_is_back()
     {
         database.Refuse();

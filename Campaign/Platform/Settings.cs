@@ -153,7 +153,8 @@ public sealed record Settings(
             new EntryBatchSettings(
                 batchMax,
                 TimeSpan.FromMilliseconds(batchWindow),
-                Math.Min(batchWriters, poolSize)
+                // A connection is left for everything else the dyno does (sign-in, my page).
+                Math.Max(1, Math.Min(batchWriters, poolSize - 1))
             )
         );
     }
@@ -303,7 +304,7 @@ public sealed record MailBudgetSettings(int PerDomainPerHour, int AllPerHour);
 /// <summary>
 /// Group commit of entries: at most <see cref="Max"/> entries in a batch, a writer's wait for more
 /// (<see cref="Window"/>, zero: it takes what is waiting), and <see cref="Writers"/> batches at once
-/// per process (never more than the connection pool).
+/// per process (fewer than the connection pool's size, so that one connection is left for the rest).
 /// </summary>
 public sealed record EntryBatchSettings(int Max, TimeSpan Window, int Writers);
 

@@ -29,9 +29,13 @@ namespace Campaign.Features.Entering;
 /// committed.</item>
 /// </list>
 /// A batch that fails because of what one entry holds is split in halves and each half written
-/// again, so one bad entry fails alone; a batch whose database failed answers all its requests with
-/// the failure (503) and has written nothing. A request whose client goes away does not stop its
-/// batch.
+/// again, so one bad entry fails alone (500: it would fail again); a batch whose database failed
+/// answers all its requests with the failure (503, with <c>Retry-After</c>) and has written nothing.
+/// An entry that waited longer than <see cref="MaxWait"/> for its batch, or finds
+/// <see cref="MaxWaiting"/> entries waiting, is answered 503 with nothing written: under more than a
+/// dyno can serve, clients hear so quickly. A request whose client goes away does not stop its
+/// batch. The locks of a batch are held while the budgets are asked of Redis (one round trip for
+/// all of them).
 /// </summary>
 public sealed class EntryBatches : IAsyncDisposable
 {
@@ -42,10 +46,18 @@ public sealed class EntryBatches : IAsyncDisposable
     readonly MailTemplate.Store templates;
     readonly MailBudget budget;
     readonly Metrics metrics;
-    readonly Channel<Waiting> waiting = Channel.CreateUnbounded<Waiting>(
-        new UnboundedChannelOptions { SingleWriter = false, SingleReader = false }
-    );
+    readonly Channel<Waiting> waiting;
     readonly Task[] writers;
+
+    /// <summary>
+    /// The longest an entry waits for its batch to begin. Past it, the entry is answered 503 with
+    /// nothing written (the client tries again, or the router's 30 s would end it with nothing
+    /// said); a dyno that falls this far behind is past what it can serve.
+    /// </summary>
+    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>Entries that may wait at once per process, beyond which an entry is answered 503 at once.</summary>
+    public const int MaxWaiting = 2000;
 
     public EntryBatches(
         IDocumentStore store,
@@ -59,13 +71,25 @@ public sealed class EntryBatches : IAsyncDisposable
     {
         (this.store, this.settings, this.clock, this.queue) = (store, settings, clock, queue);
         (this.templates, this.budget, this.metrics) = (templates, budget, metrics);
+        waiting = Channel.CreateBounded<Waiting>(
+            new BoundedChannelOptions(MaxWaiting) { FullMode = BoundedChannelFullMode.Wait }
+        );
         writers = Enumerable
             .Range(0, settings.EntryBatch.Writers)
             .Select(_ => Task.Run(Write))
             .ToArray();
     }
 
-    sealed record Waiting(EntryInput Input, TaskCompletionSource<SubmitEntry.Outcome> Answer);
+    sealed class Waiting(EntryInput input)
+    {
+        public EntryInput Input { get; } = input;
+        public long Since { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+        public TaskCompletionSource<SubmitEntry.Outcome> Answer { get; } =
+            new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Whether the hour's budget gave this entry its mail, once asked (kept when its batch is split).</summary>
+        public bool? Budget { get; set; }
+    }
 
     /// <summary>
     /// Enters <paramref name="input"/> with whatever else is waiting, and returns its outcome once
@@ -76,9 +100,11 @@ public sealed class EntryBatches : IAsyncDisposable
         // Outside the period nothing is locked or read (the batch decides again with its own time).
         if (Period(clock.GetUtcNow()) is { } refused)
             return Task.FromResult(refused);
-        var entry = new Waiting(input, new(TaskCreationOptions.RunContinuationsAsynchronously));
+        var entry = new Waiting(input);
         if (!waiting.Writer.TryWrite(entry))
-            throw new OperationCanceledException("The process is stopping.");
+            throw new TimeoutException(
+                "Too many entries are waiting in this process, or it is stopping."
+            );
         return entry.Answer.Task;
     }
 
@@ -94,25 +120,35 @@ public sealed class EntryBatches : IAsyncDisposable
         while (await reader.WaitToReadAsync())
         {
             var batch = new List<Waiting>(max);
-            while (batch.Count < max && reader.TryRead(out var entry))
-                batch.Add(entry);
+            Take(reader, batch, max);
             if (window > TimeSpan.Zero && batch.Count is > 0 && batch.Count < max)
             {
                 // A moment for more to arrive: a wait in real time, not the campaign's clock.
                 await Task.Delay(window);
-                while (batch.Count < max && reader.TryRead(out var entry))
-                    batch.Add(entry);
+                Take(reader, batch, max);
             }
             if (batch.Count > 0)
                 await Run(batch);
         }
     }
 
+    /// <summary>Adds what is waiting to the batch, answering 503 to entries that waited too long.</summary>
+    static void Take(ChannelReader<Waiting> reader, List<Waiting> batch, int max)
+    {
+        while (batch.Count < max && reader.TryRead(out var entry))
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(entry.Since) > MaxWait)
+                entry.Answer.TrySetException(
+                    new TimeoutException("The entry waited too long for its batch.")
+                );
+            else
+                batch.Add(entry);
+    }
+
     async Task Run(List<Waiting> batch)
     {
         try
         {
-            var outcomes = await Commit(batch.Select(w => w.Input).ToList());
+            var outcomes = await Commit(batch);
             for (var i = 0; i < batch.Count; i++)
                 batch[i].Answer.TrySetResult(outcomes[i]);
         }
@@ -122,6 +158,16 @@ public sealed class EntryBatches : IAsyncDisposable
             var half = batch.Count / 2;
             await Run(batch[..half]);
             await Run(batch[half..]);
+        }
+        catch (Exception error) when (IsAboutTheData(error))
+        {
+            // This entry alone: what PostgreSQL refused in it will be refused again (500, not 503).
+            batch[0]
+                .Answer.TrySetException(
+                    new InvalidOperationException(
+                        $"PostgreSQL refused an entry ({DataFault(error)!.SqlState})."
+                    )
+                );
         }
         catch (Exception error)
         {
@@ -134,18 +180,23 @@ public sealed class EntryBatches : IAsyncDisposable
     /// Data exceptions (22: a character PostgreSQL cannot store) and integrity violations (23):
     /// about one entry's values, not about the database, which failed the whole batch otherwise.
     /// </summary>
-    static bool IsAboutTheData(Exception error)
+    static bool IsAboutTheData(Exception error) =>
+        DataFault(error) is { SqlState: var state }
+        && (state.StartsWith("22") || state.StartsWith("23"));
+
+    // Marten wraps what PostgreSQL answered.
+    static PostgresException? DataFault(Exception error)
     {
-        // Marten wraps what PostgreSQL answered.
         for (Exception? e = error; e is not null; e = e.InnerException)
             if (e is PostgresException postgres)
-                return postgres.SqlState.StartsWith("22") || postgres.SqlState.StartsWith("23");
-        return false;
+                return postgres;
+        return null;
     }
 
     /// <summary>Locks, reads, decides and writes one batch; the outcomes in the batch's order.</summary>
-    async Task<IReadOnlyList<SubmitEntry.Outcome>> Commit(IReadOnlyList<EntryInput> entries)
+    async Task<IReadOnlyList<SubmitEntry.Outcome>> Commit(List<Waiting> batch)
     {
+        var entries = batch.Select(w => w.Input).ToList();
         await SignInLink.EnsureTemplates(templates, CancellationToken.None);
         var now = clock.GetUtcNow();
         await using var transaction = await OwnedTransaction.BeginAsync(
@@ -160,22 +211,28 @@ public sealed class EntryBatches : IAsyncDisposable
             CancellationToken.None
         );
         // Mail to an address nobody has confirmed goes within the hour's budgets (in Redis): taken
-        // for the entries that need one, all at once, then decided again knowing the answers.
-        var budgets = new Dictionary<int, bool>();
+        // for the entries that need one, all at once, then decided again knowing the answers. An
+        // entry keeps what it was given when its batch is split and written again.
         Decision[] decisions;
         while (true)
         {
-            decisions = Decide(entries, addresses, budgets, Period(now), now);
+            decisions = Decide(
+                entries,
+                addresses,
+                [.. batch.Select(w => w.Budget)],
+                Period(now),
+                now
+            );
             var asking = decisions
                 .Select((d, i) => (d, i))
-                .Where(x => x.d.NeedsBudget && !budgets.ContainsKey(x.i))
+                .Where(x => x.d.NeedsBudget && batch[x.i].Budget is null)
                 .Select(x => x.i)
                 .ToList();
             if (asking.Count == 0)
                 break;
             var taken = await Task.WhenAll(asking.Select(i => budget.TryTake(entries[i].Email)));
             for (var k = 0; k < asking.Count; k++)
-                budgets[asking[k]] = taken[k];
+                batch[asking[k]].Budget = taken[k];
         }
 
         var mails = new List<OutboxMessage>();
@@ -252,13 +309,13 @@ public sealed class EntryBatches : IAsyncDisposable
     /// <summary>
     /// Decides each entry in order, as if they had come one at a time: the entrant written for an
     /// address earlier in the batch is the one a repeat finds, and each mail written counts in its
-    /// mailbox's share. No I/O: an entry whose budget is not known yet (absent from
+    /// mailbox's share. No I/O: an entry whose budget is not known yet (null in
     /// <paramref name="budgets"/>) is decided as if granted, and marked <c>NeedsBudget</c>.
     /// </summary>
     static Decision[] Decide(
         IReadOnlyList<EntryInput> entries,
         IReadOnlyList<AddressLock.Address> addresses,
-        IReadOnlyDictionary<int, bool> budgets,
+        IReadOnlyList<bool?> budgets,
         SubmitEntry.Outcome? period,
         DateTimeOffset now
     )
@@ -290,7 +347,7 @@ public sealed class EntryBatches : IAsyncDisposable
                 decisions[i] = new(Refusal: Refusal.MailboxShare);
                 continue;
             }
-            if (needsBudget && budgets.TryGetValue(i, out var granted) && !granted)
+            if (needsBudget && budgets[i] == false)
             {
                 decisions[i] = new(Refusal: Refusal.Budget, NeedsBudget: true);
                 continue;
