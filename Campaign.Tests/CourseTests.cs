@@ -80,6 +80,7 @@ public sealed partial class CourseTests
                 && !notVariables.Contains(v)
                 && !v.StartsWith("BUCKETEER_")
                 && !v.StartsWith("AWS_")
+                && !v.StartsWith("PGBOUNCER_") // the PgBouncer buildpack's own settings
             )
             .ToList();
 
