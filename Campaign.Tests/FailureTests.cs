@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using Marten;
 
 namespace Campaign.Tests;
 
@@ -202,9 +203,9 @@ public sealed class FailureTests : IAsyncLifetime
             (await first.PostJson($"{url}/api/v1/entries", Entry("first@example.jp"))).StatusCode
         );
 
-        // A paused server: each batch in flight waits for its command's 10 s time-out, and more
-        // entries wait behind them than two batches hold. Those that waited past EntryBatches'
-        // MaxWait are answered then, not after yet another batch's time-out.
+        // A paused server: each batch in flight waits for its command's 10 s time-out, and the
+        // entries behind them for a connection or their MaxWait; each hears a 503 that says when
+        // to come back, long before the router would cut it off with nothing said.
         database.Hang();
         HttpResponseMessage[] answers;
         var watch = Stopwatch.StartNew();
@@ -244,6 +245,80 @@ public sealed class FailureTests : IAsyncLifetime
         Assert.Equal(
             HttpStatusCode.Accepted,
             (await after.PostJson($"{url}/api/v1/entries", Entry("crowd0@example.jp"))).StatusCode
+        );
+    }
+
+    [Fact]
+    public async Task With_PostgreSQL_slow_entries_past_what_it_writes_in_5_s_hear_503_at_once_and_every_202_is_kept()
+    {
+        await StartWeb();
+        using var first = new Visitor("203.0.113.95");
+        Assert.Equal(
+            HttpStatusCode.Accepted,
+            (await first.PostJson($"{url}/api/v1/entries", Entry("slow0@example.jp"))).StatusCode
+        );
+
+        // Each round trip takes two seconds: a batch about four. Three hundred entries at once are
+        // more than the two writers get through before the last have waited EntryBatches.MaxWait.
+        database.Slow(TimeSpan.FromSeconds(1));
+        (string Email, HttpStatusCode Status, TimeSpan Took, bool RetryAfter)[] answers;
+        try
+        {
+            answers = await Task.WhenAll(
+                Enumerable
+                    .Range(1, 300)
+                    .Select(async i =>
+                    {
+                        using var visitor = new Visitor($"198.51.{i / 250}.{i % 250}");
+                        var email = $"slow{i}@example.jp";
+                        var watch = Stopwatch.StartNew();
+                        using var answer = await visitor.PostJson(
+                            $"{url}/api/v1/entries",
+                            Entry(email)
+                        );
+                        return (
+                            email,
+                            answer.StatusCode,
+                            watch.Elapsed,
+                            answer.Headers.RetryAfter is not null
+                        );
+                    })
+            );
+        }
+        finally
+        {
+            database.Pass();
+        }
+
+        Assert.All(
+            answers,
+            a =>
+                Assert.Contains(
+                    a.Status,
+                    new[] { HttpStatusCode.Accepted, HttpStatusCode.ServiceUnavailable }
+                )
+        );
+        var refused = answers.Where(a => a.Status == HttpStatusCode.ServiceUnavailable).ToList();
+        Assert.NotEmpty(refused);
+        Assert.All(refused, a => Assert.True(a.RetryAfter));
+        // None waited for a batch that began after its MaxWait: the last answers came with the
+        // batches that began within it (about 5 s + a batch's 6 s here), half the router's 30 s.
+        Assert.All(
+            answers,
+            a => Assert.True(a.Took < TimeSpan.FromSeconds(15), $"{a.Status} after {a.Took}")
+        );
+        // Every accepted entry is written.
+        await using var store = TestServices.Store(schema);
+        await using var query = store.QuerySession();
+        var written = (
+            await query
+                .Query<Campaign.Features.Entering.Entrant>()
+                .Select(e => e.Email)
+                .ToListAsync()
+        ).ToHashSet();
+        Assert.All(
+            answers.Where(a => a.Status == HttpStatusCode.Accepted),
+            a => Assert.Contains(a.Email, written)
         );
     }
 
