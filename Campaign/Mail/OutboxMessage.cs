@@ -50,7 +50,7 @@ public sealed class OutboxMessage
     public Guid EntrantId { get; set; }
     public required string To { get; set; }
 
-    /// <summary>Lower-cased <see cref="To"/>, for the per-address cap.</summary>
+    /// <summary>The mailbox <see cref="To"/> reaches (<see cref="Mailbox.Key"/>), for the per-mailbox cap.</summary>
     public required string ToKey { get; set; }
     public required string Subject { get; set; }
 
@@ -99,7 +99,7 @@ public sealed class OutboxMessage
             DedupKey = dedupKey,
             EntrantId = entrantId,
             To = to,
-            // The mailbox: the cap on sign-in mail counts per inbox (SignInLink.Lock).
+            // The mailbox: the cap on sign-in mail counts per inbox (read under the address lock).
             ToKey = Mailbox.Key(to),
             Subject = mail.Subject,
             Html = mail.Html,

@@ -196,9 +196,11 @@ public sealed class EntryBatches : IAsyncDisposable
     /// <summary>Locks, reads, decides and writes one batch; the outcomes in the batch's order.</summary>
     async Task<IReadOnlyList<SubmitEntry.Outcome>> Commit(List<Waiting> batch)
     {
-        var entries = batch.Select(w => w.Input).ToList();
-        await SignInLink.EnsureTemplates(templates, CancellationToken.None);
         var now = clock.GetUtcNow();
+        // The period may have ended while the entries waited.
+        if (Period(now) is { } refused)
+            return [.. batch.Select(_ => refused)];
+        await SignInLink.EnsureTemplates(templates, CancellationToken.None);
         await using var transaction = await OwnedTransaction.BeginAsync(
             store,
             CancellationToken.None
@@ -206,7 +208,7 @@ public sealed class EntryBatches : IAsyncDisposable
         var session = transaction.Session;
         var addresses = await AddressLock.TakeAsync(
             session,
-            entries.Select(e => e.Email).ToList(),
+            [.. batch.Select(w => w.Input.Email)],
             now,
             CancellationToken.None
         );
@@ -216,13 +218,7 @@ public sealed class EntryBatches : IAsyncDisposable
         Decision[] decisions;
         while (true)
         {
-            decisions = Decide(
-                entries,
-                addresses,
-                [.. batch.Select(w => w.Budget)],
-                Period(now),
-                now
-            );
+            decisions = Decide(batch, addresses, now);
             var asking = decisions
                 .Select((d, i) => (d, i))
                 .Where(x => x.d.NeedsBudget && batch[x.i].Budget is null)
@@ -230,7 +226,9 @@ public sealed class EntryBatches : IAsyncDisposable
                 .ToList();
             if (asking.Count == 0)
                 break;
-            var taken = await Task.WhenAll(asking.Select(i => budget.TryTake(entries[i].Email)));
+            var taken = await Task.WhenAll(
+                asking.Select(i => budget.TryTake(batch[i].Input.Email))
+            );
             for (var k = 0; k < asking.Count; k++)
                 batch[asking[k]].Budget = taken[k];
         }
@@ -253,7 +251,7 @@ public sealed class EntryBatches : IAsyncDisposable
             queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
 
         // How many entries each batch held: what group commit gains, in the operators' logs.
-        metrics.Measure("campaign.entry_batch", entries.Count, "");
+        metrics.Measure("campaign.entry_batch", batch.Count, "");
         Count(decisions, d => d.NewEntrant is not null, "campaign.entries");
         Count(decisions, d => d.Refusal == Refusal.MailboxShare, "campaign.mailbox_capped");
         Count(decisions, d => d.Refusal == Refusal.Budget, "campaign.mail_budget_spent");
@@ -270,7 +268,6 @@ public sealed class EntryBatches : IAsyncDisposable
     enum Refusal
     {
         None,
-        Period,
         MailboxShare,
         Budget,
     }
@@ -286,14 +283,12 @@ public sealed class EntryBatches : IAsyncDisposable
         string Locale = "",
         bool First = false,
         Refusal Refusal = Refusal.None,
-        SubmitEntry.Outcome? PeriodOutcome = null,
         bool NeedsBudget = false
     )
     {
         public SubmitEntry.Outcome Outcome(MailBudget budget) =>
             Refusal switch
             {
-                Refusal.Period => PeriodOutcome!,
                 Refusal.MailboxShare => new(
                     SubmitEntry.Outcome.Kind.TooManyMails,
                     (int)AddressLock.MailWindow.TotalSeconds
@@ -309,31 +304,23 @@ public sealed class EntryBatches : IAsyncDisposable
     /// <summary>
     /// Decides each entry in order, as if they had come one at a time: the entrant written for an
     /// address earlier in the batch is the one a repeat finds, and each mail written counts in its
-    /// mailbox's share. No I/O: an entry whose budget is not known yet (null in
-    /// <paramref name="budgets"/>) is decided as if granted, and marked <c>NeedsBudget</c>.
+    /// mailbox's share. No I/O: an entry whose budget is not known yet (<see cref="Waiting.Budget"/>
+    /// null) is decided as if granted, and marked <c>NeedsBudget</c>.
     /// </summary>
     static Decision[] Decide(
-        IReadOnlyList<EntryInput> entries,
+        IReadOnlyList<Waiting> batch,
         IReadOnlyList<AddressLock.Address> addresses,
-        IReadOnlyList<bool?> budgets,
-        SubmitEntry.Outcome? period,
         DateTimeOffset now
     )
     {
-        var entrants = new Dictionary<string, Entrant?>();
-        var withdrawn = new Dictionary<string, bool>();
+        var entrants = new Dictionary<string, Entrant>();
         var mailsOf = new Dictionary<string, long>();
-        var decisions = new Decision[entries.Count];
-        for (var i = 0; i < entries.Count; i++)
+        var decisions = new Decision[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
         {
-            var (input, read) = (entries[i], addresses[i]);
-            if (period is not null)
-            {
-                decisions[i] = new(Refusal: Refusal.Period, PeriodOutcome: period);
-                continue;
-            }
+            var (input, read) = (batch[i].Input, addresses[i]);
             var (address, mailbox) = (Mailbox.AddressKey(input.Email), Mailbox.Key(input.Email));
-            var entrant = entrants.TryGetValue(address, out var known) ? known : read.Entrant;
+            var entrant = entrants.GetValueOrDefault(address) ?? read.Entrant;
             var mails = mailsOf.TryGetValue(mailbox, out var counted) ? counted : read.RecentMails;
             var firstEntry = entrant is null;
             var shareLeft = mails < AddressLock.MailsPerWindow;
@@ -347,7 +334,7 @@ public sealed class EntryBatches : IAsyncDisposable
                 decisions[i] = new(Refusal: Refusal.MailboxShare);
                 continue;
             }
-            if (needsBudget && budgets[i] == false)
+            if (needsBudget && batch[i].Budget == false)
             {
                 decisions[i] = new(Refusal: Refusal.Budget, NeedsBudget: true);
                 continue;
@@ -357,10 +344,10 @@ public sealed class EntryBatches : IAsyncDisposable
             {
                 // An existing entrant's name is never changed by an unauthenticated request.
                 entrant = Entrant.Enter(input, now);
-                // Back after withdrawing: a restore must not skip them any more.
-                if (withdrawn.GetValueOrDefault(address, read.Withdrawn))
+                // Back after withdrawing: a restore must not skip them any more. (A repeat in the
+                // batch finds the entrant written here, and comes to neither line.)
+                if (read.Withdrawn)
                     deleteWithdrawal = Backup.Withdrawal.IdOf(input.Email);
-                withdrawn[address] = false;
                 entrants[address] = entrant;
             }
             if (shareLeft)
