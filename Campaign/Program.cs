@@ -90,7 +90,6 @@ builder.Services.AddAntiforgery(options =>
         ? CookieSecurePolicy.SameAsRequest
         : CookieSecurePolicy.Always;
 });
-builder.Services.AddPageCache(Language.Of);
 builder.Services.AddSingleton<EntrantCount>();
 builder.Services.AddSingleton<Counters>();
 builder.Services.AddSingleton<MailBudget>();
@@ -124,11 +123,13 @@ if (!app.Environment.IsDevelopment())
     app.UseHsts().UseHttpsRedirection();
 app.UseSecurityHeaders(app.Services.GetRequiredService<PhotoStorage>().Origin);
 app.UseErrorResponses(ErrorPages.Write);
+app.UseVisitCounting();
+
+// The landing page, the same for everyone (signed in or not), from this dyno's copy of it.
+app.UseLandingCopies(Language.Of);
 app.UseStaticFiles();
 app.UseRequestTimeouts();
 app.UseAuthentication();
-app.UseVisitCounting();
-app.UseOutputCache();
 app.UseAntiforgery();
 app.MapCarter();
 

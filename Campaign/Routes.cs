@@ -22,7 +22,7 @@ public sealed class Routes : ICarterModule
 
         // Pages for people (STEPS 2-3): forms carry anti-forgery tokens, answers are HTML
         var pages = app.MapGroup("").ExcludeFromDescription().WithSmallBodies();
-        pages.MapGet("/", GetCampaign.ShowLanding).CacheOutput(OutputCaching.Landing);
+        pages.MapGet("/", GetCampaign.ShowLanding); // served from LandingCopies
         pages.MapGet("/signup", SubmitEntry.ShowForm);
         pages.MapPost("/signup", SubmitEntry.HandleForm).AddEndpointFilter<PerClientLimit>();
         pages.MapGet("/signup/sent", SubmitEntry.ShowSent);

@@ -127,7 +127,7 @@ public sealed class ErrorPagesTests(CampaignApp app) : IAsyncLifetime
         var english = await (
             await client.SendAsync(Browser(HttpMethod.Get, "/", "en"))
         ).Content.ReadAsStringAsync();
-        await Task.Delay(Campaign.Platform.OutputCaching.LandingLifetime + TimeSpan.FromSeconds(1));
+        await Task.Delay(Campaign.Platform.LandingCopies.Lifetime + TimeSpan.FromSeconds(1));
         var later = await (
             await client.SendAsync(Browser(HttpMethod.Get, "/"))
         ).Content.ReadAsStringAsync();
@@ -137,5 +137,38 @@ public sealed class ErrorPagesTests(CampaignApp app) : IAsyncLifetime
         // Another language renders its own page, from the same count (EntrantCount).
         Assert.Contains("0 (counted every few seconds)", english);
         Assert.Contains("1 人（数秒ごとに集計）", later);
+    }
+
+    [Fact]
+    public async Task The_landing_page_and_its_copies_are_sent_whole_with_their_length_and_every_page_s_headers()
+    {
+        using var client = app.CreateClient();
+
+        // The first renders the page (and makes this dyno's copy), the second is the copy.
+        var answers = new[]
+        {
+            await client.SendAsync(Browser(HttpMethod.Get, "/")),
+            await client.SendAsync(Browser(HttpMethod.Get, "/")),
+        };
+
+        var bodies = new List<byte[]>();
+        foreach (var answer in answers)
+        {
+            var body = await answer.Content.ReadAsByteArrayAsync();
+            bodies.Add(body);
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+            Assert.Equal(body.Length, answer.Content.Headers.ContentLength);
+            Assert.Equal("text/html", answer.Content.Headers.ContentType?.MediaType);
+            Assert.StartsWith(
+                "default-src 'self'",
+                answer.Headers.GetValues("Content-Security-Policy").Single()
+            );
+            Assert.Equal("nosniff", answer.Headers.GetValues("X-Content-Type-Options").Single());
+        }
+        Assert.Equal(bodies[0], bodies[1]);
+        Assert.Contains(
+            "Heroku はじめてキャンペーン",
+            System.Text.Encoding.UTF8.GetString(bodies[1])
+        );
     }
 }
