@@ -39,7 +39,7 @@ public static class GetCampaign
         );
 
     /// <summary>
-    /// The landing page, cached for a few seconds per language (Routes.cs): under a crowd most
+    /// The landing page, copied for a few seconds per language (LandingCopies): under a crowd most
     /// visitors get the cached copy, so the count may be seconds old, and the page says so. With
     /// PostgreSQL down the page still answers, without the count.
     /// </summary>
