@@ -3,17 +3,18 @@ using Coravel.Invocable;
 namespace Campaign.Mail;
 
 /// <summary>
-/// The fast path, queued in-process with Coravel right after the transaction that wrote the message
-/// (with this process's lease on it) commits. The queue lives in memory and dies with the process; the outbox row does not, and the
-/// sweep sends whatever this missed.
+/// The fast path, queued in-process with Coravel right after the transaction that wrote the messages
+/// (with this process's lease on them) commits: one task for all the mail of one transaction (a
+/// batch of entries), not one per message. The queue lives in memory and dies with the process; the
+/// outbox rows do not, and the sweep sends whatever this missed.
 /// </summary>
 public sealed partial class DeliverMail(MailRelay relay, ILogger<DeliverMail> logger)
     : IInvocable,
-        IInvocableWithPayload<OutboxMessage>
+        IInvocableWithPayload<IReadOnlyList<OutboxMessage>>
 {
     static readonly TimeSpan Patience = TimeSpan.FromMinutes(1);
 
-    public OutboxMessage Payload { get; set; } = null!;
+    public IReadOnlyList<OutboxMessage> Payload { get; set; } = [];
 
     public async Task Invoke()
     {
@@ -28,15 +29,21 @@ public sealed partial class DeliverMail(MailRelay relay, ILogger<DeliverMail> lo
             // Coravel's queue drops what a queued task throws without a word: say it here. The
             // message stays in the outbox: a call that gave up waiting for the fast path's turn
             // left it to the call holding the turn, and one whose send failed left it to the sweep.
-            Failed(logger, Payload.Id, e.GetType().Name, e.Message);
+            Failed(logger, Payload[0].Id, Payload.Count, e.GetType().Name, e.Message);
         }
     }
 
     [LoggerMessage(
         Level = LogLevel.Error,
-        Message = "mail not delivered by this fast-path call outbox_id={OutboxId} error={Error}: {Reason}; the call holding the turn or the sweep will send it"
+        Message = "mail not delivered by this fast-path call outbox_id={OutboxId} count={Count} error={Error}: {Reason}; the call holding the turn or the sweep will send it"
     )]
-    static partial void Failed(ILogger logger, Guid outboxId, string error, string reason);
+    static partial void Failed(
+        ILogger logger,
+        Guid outboxId,
+        int count,
+        string error,
+        string reason
+    );
 }
 
 /// <summary>The safety net: the clock runs it every minute (<c>Clock/Schedule.cs</c>).</summary>

@@ -72,12 +72,19 @@ public sealed partial class MailRelay(
     /// send it (it then waits for the sweep). It returns once
     /// the message has been handled, by this call or another.
     /// </summary>
-    public async Task DeliverAsync(
+    public Task DeliverAsync(
         OutboxMessage message,
+        CancellationToken cancellationToken = default
+    ) => DeliverAsync([message], cancellationToken);
+
+    /// <summary>The fast path for the messages of one transaction (<see cref="DeliverAsync(OutboxMessage, CancellationToken)"/>).</summary>
+    public async Task DeliverAsync(
+        IReadOnlyList<OutboxMessage> messages,
         CancellationToken cancellationToken = default
     )
     {
-        fresh.Enqueue(message);
+        foreach (var message in messages)
+            fresh.Enqueue(message);
         await claiming.WaitAsync(cancellationToken);
         try
         {
@@ -91,7 +98,7 @@ public sealed partial class MailRelay(
                 while (handed.Count < FastPathBatch && fresh.TryDequeue(out var next))
                     handed.Add(next);
                 if (handed.Count == 0)
-                    return; // nothing left: a call before this one took this call's message
+                    return; // nothing left: a call before this one took this call's messages
                 var now = clock.GetUtcNow();
                 var ours = handed.Where(m => m.ClaimedUntil - now >= LeaseToSendWith).ToList();
                 var expiring = handed.Except(ours).Select(m => m.Id).ToArray();

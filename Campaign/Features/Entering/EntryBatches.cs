@@ -247,8 +247,8 @@ public sealed class EntryBatches : IAsyncDisposable
         }
         if (mails.Count > 0 || decisions.Any(d => d.NewEntrant is not null))
             await transaction.CommitAsync();
-        foreach (var mail in mails)
-            queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
+        if (mails.Count > 0)
+            queue.QueueInvocableWithPayload<DeliverMail, IReadOnlyList<OutboxMessage>>(mails);
 
         // How many entries each batch held: what group commit gains, in the operators' logs.
         metrics.Measure("campaign.entry_batch", batch.Count, "");

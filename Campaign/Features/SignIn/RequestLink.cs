@@ -111,6 +111,6 @@ public static class RequestLink
         // Not cancelled when the client goes away: a commit whose answer is cut off would leave its
         // mail unqueued until the sweep. The command timeout bounds it.
         await transaction.CommitAsync();
-        queue.QueueInvocableWithPayload<DeliverMail, OutboxMessage>(mail);
+        queue.QueueInvocableWithPayload<DeliverMail, IReadOnlyList<OutboxMessage>>([mail]);
     }
 }
