@@ -24,9 +24,9 @@ namespace Campaign.Features.Entering;
 /// <item>It decides each entry in order, as if they had come one by one (<see cref="Decide"/>):
 /// an address twice in one batch is one entrant, and the mailbox's share of mails is counted
 /// across the batch.</item>
-/// <item>It sends the writes and the COMMIT in one round trip, then hands the mails to this
-/// process's queue and answers the requests. A request is accepted (202) only once its entry is
-/// committed.</item>
+/// <item>It sends the writes (one statement per table for the whole batch, <see cref="BatchWrites"/>)
+/// and the COMMIT in one round trip, then hands the mails to this process's queue and answers the
+/// requests. A request is accepted (202) only once its entry is committed.</item>
 /// </list>
 /// A batch that fails because of what one entry holds is split in halves and each half written
 /// again, so one bad entry fails alone (500: it would fail again); a batch whose database failed
@@ -233,18 +233,31 @@ public sealed class EntryBatches : IAsyncDisposable
                 batch[asking[k]].Budget = taken[k];
         }
 
+        var entrants = new List<Entrant>();
+        var tokens = new List<SignInToken>();
         var mails = new List<OutboxMessage>();
         foreach (var decision in decisions)
         {
             if (decision.NewEntrant is { } entrant)
-                session.Insert(entrant);
+                entrants.Add(entrant);
             if (decision.DeleteWithdrawal is { } withdrawal)
                 session.Delete<Backup.Withdrawal>(withdrawal);
             if (decision.MailTo is { } to)
-                mails.Add(
-                    SignInLink.Write(session, to, decision.Locale, decision.First, settings, now)
+            {
+                var (token, mail) = SignInLink.Issue(
+                    to,
+                    decision.Locale,
+                    decision.First,
+                    settings,
+                    now
                 );
+                tokens.Add(token);
+                mails.Add(mail);
+            }
         }
+        BatchWrites.Insert(session, entrants);
+        BatchWrites.Insert(session, tokens);
+        BatchWrites.Insert(session, mails);
         if (mails.Count > 0 || decisions.Any(d => d.NewEntrant is not null))
             await transaction.CommitAsync();
         if (mails.Count > 0)

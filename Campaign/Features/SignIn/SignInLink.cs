@@ -8,8 +8,9 @@ namespace Campaign.Features.SignIn;
 /// <summary>
 /// Writing a sign-in link: its token and its mail, added to a session whose transaction holds the
 /// address's lock (<see cref="AddressLock"/>), where the caller has counted the mailbox's share
-/// (<see cref="AddressLock.MailsPerWindow"/>). Used by entering (<see cref="EntryBatches"/>) and by
-/// asking for a new link (<see cref="RequestLink"/>); the caller commits, then queues the mail.
+/// (<see cref="AddressLock.MailsPerWindow"/>). Used by entering (<see cref="EntryBatches"/>, which
+/// issues a batch's links and writes them together) and by asking for a new link
+/// (<see cref="RequestLink"/>); the caller commits, then queues the mail.
 /// </summary>
 public static class SignInLink
 {
@@ -27,9 +28,20 @@ public static class SignInLink
         bool firstEntry,
         Settings settings,
         DateTimeOffset now
+    ) => Insert(session, Issue(entrant, locale, firstEntry, settings, now));
+
+    /// <summary>
+    /// An entrant's token and its mail, not written yet: a batch of entries writes all of theirs at
+    /// once (<see cref="BatchWrites"/>).
+    /// </summary>
+    public static (SignInToken Token, OutboxMessage Mail) Issue(
+        Entrant entrant,
+        string locale,
+        bool firstEntry,
+        Settings settings,
+        DateTimeOffset now
     ) =>
-        WriteLink(
-            session,
+        Link(
             SignInToken.Issue(entrant.Id, now),
             entrant.Email,
             MailKind.Transactional,
@@ -48,19 +60,30 @@ public static class SignInLink
         Settings settings,
         DateTimeOffset now
     ) =>
-        WriteLink(
+        Insert(
             session,
-            SignInToken.IssueForOperator(operatorKey, now),
-            email,
-            MailKind.Operator,
-            locale,
-            firstEntry: false,
-            settings,
-            now
+            Link(
+                SignInToken.IssueForOperator(operatorKey, now),
+                email,
+                MailKind.Operator,
+                locale,
+                firstEntry: false,
+                settings,
+                now
+            )
         );
 
-    static OutboxMessage WriteLink(
+    static OutboxMessage Insert(
         IDocumentSession session,
+        (SignInToken Token, OutboxMessage Mail) link
+    )
+    {
+        session.Insert(link.Token);
+        session.Insert(link.Mail);
+        return link.Mail;
+    }
+
+    static (SignInToken Token, OutboxMessage Mail) Link(
         (string Token, SignInToken Stored) issued,
         string to,
         MailKind kind,
@@ -85,8 +108,6 @@ public static class SignInLink
         );
         // Sent by this process's queue once the transaction commits (the caller queues it).
         MailRelay.ClaimForOwnQueue(mail, now);
-        session.Insert(stored);
-        session.Insert(mail);
-        return mail;
+        return (stored, mail);
     }
 }
