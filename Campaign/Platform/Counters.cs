@@ -16,17 +16,26 @@ public sealed partial class Counters(IConnectionMultiplexer redis, ILogger<Count
         return count
         """;
 
-    // Every counter is taken, or none: one under its limit does not count a request that another
-    // refuses.
+    // For each set of counters in turn (a request each): every counter of the set is taken, or
+    // none, so one under its limit does not count a request that another refuses. ARGV: the
+    // lifetime, then per set its number of counters and their limits; KEYS: the sets' counters.
     const string TakeScript = """
-        for i, key in ipairs(KEYS) do
-          if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then return 0 end
+        local taken, k, a = {}, 1, 2
+        while a <= #ARGV do
+          local n, ok = tonumber(ARGV[a]), 1
+          for i = 0, n - 1 do
+            if tonumber(redis.call('GET', KEYS[k + i]) or '0') >= tonumber(ARGV[a + 1 + i]) then ok = 0 end
+          end
+          if ok == 1 then
+            for i = 0, n - 1 do
+              redis.call('INCR', KEYS[k + i])
+              redis.call('EXPIRE', KEYS[k + i], ARGV[1], 'NX')
+            end
+          end
+          taken[#taken + 1] = ok
+          k, a = k + n, a + 1 + n
         end
-        for i, key in ipairs(KEYS) do
-          redis.call('INCR', key)
-          redis.call('EXPIRE', key, ARGV[1], 'NX')
-        end
-        return 1
+        return taken
         """;
 
     readonly LocalCounters local = new();
@@ -52,26 +61,40 @@ public sealed partial class Counters(IConnectionMultiplexer redis, ILogger<Count
     public async Task<bool> TakeWithin(
         IReadOnlyList<(string Key, long Limit)> counters,
         TimeSpan lifetime
+    ) => (await TakeEach([counters], lifetime))[0];
+
+    /// <summary>
+    /// <see cref="TakeWithin"/> for several requests at once, in their order, in one round trip
+    /// (the entries of one batch): whether each was taken.
+    /// </summary>
+    public async Task<bool[]> TakeEach(
+        IReadOnlyList<IReadOnlyList<(string Key, long Limit)>> sets,
+        TimeSpan lifetime
     )
     {
         try
         {
-            return (long)
+            var taken = (long[])
+                (
                     await redis
                         .GetDatabase()
                         .ScriptEvaluateAsync(
                             TakeScript,
-                            [.. counters.Select(c => (RedisKey)c.Key)],
+                            [.. sets.SelectMany(set => set.Select(c => (RedisKey)c.Key))],
                             [
                                 (long)lifetime.TotalSeconds,
-                                .. counters.Select(c => (RedisValue)c.Limit),
+                                .. sets.SelectMany(set =>
+                                    set.Select(c => (RedisValue)c.Limit).Prepend(set.Count)
+                                ),
                             ]
-                        ) == 1;
+                        )
+                )!;
+            return [.. taken.Select(t => t == 1)];
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             LogCountedHere(logger, e.GetType().Name);
-            return local.TakeWithin(counters, lifetime);
+            return [.. sets.Select(set => local.TakeWithin(set, lifetime))];
         }
     }
 

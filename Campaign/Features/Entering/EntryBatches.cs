@@ -226,9 +226,7 @@ public sealed class EntryBatches : IAsyncDisposable
                 .ToList();
             if (asking.Count == 0)
                 break;
-            var taken = await Task.WhenAll(
-                asking.Select(i => budget.TryTake(batch[i].Input.Email))
-            );
+            var taken = await budget.TryTakeEach([.. asking.Select(i => batch[i].Input.Email)]);
             for (var k = 0; k < asking.Count; k++)
                 batch[asking[k]].Budget = taken[k];
         }

@@ -39,15 +39,35 @@ public sealed class MailBudget(Counters counters, Settings settings, TimeProvide
     ];
 
     /// <summary>Takes one mail from the budgets of the hour; false when one of them is spent.</summary>
-    public Task<bool> TryTake(string email)
+    public async Task<bool> TryTake(string email) => (await TryTakeEach([email]))[0];
+
+    /// <summary>
+    /// <see cref="TryTake"/> for each address in turn, in one round trip to Redis (the entries of
+    /// one batch): whether each got its mail.
+    /// </summary>
+    public Task<bool[]> TryTakeEach(IReadOnlyList<string> emails)
     {
         var hour = $"mail-budget:{clock.GetUtcNow():yyyyMMddHH}";
-        var domain = Mailbox.Domain(email);
         (string, long) all = ($"{hour}:all", settings.MailBudget.AllPerHour);
-        return counters.TakeWithin(
-            PublicServices.Contains(domain)
-                ? [all]
-                : [all, ($"{hour}:domain:{Hashed(domain)}", settings.MailBudget.PerDomainPerHour)],
+        return counters.TakeEach(
+            [
+                .. emails
+                    .Select(email => Mailbox.Domain(email))
+                    .Select(domain =>
+                        (IReadOnlyList<(string, long)>)(
+                            PublicServices.Contains(domain)
+                                ? [all]
+                                :
+                                [
+                                    all,
+                                    (
+                                        $"{hour}:domain:{Hashed(domain)}",
+                                        settings.MailBudget.PerDomainPerHour
+                                    ),
+                                ]
+                        )
+                    ),
+            ],
             TimeSpan.FromMinutes(65)
         );
     }
