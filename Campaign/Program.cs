@@ -189,7 +189,8 @@ Settings AddCampaignServices(IHostApplicationBuilder host)
         (services, options) =>
             options.Logger(ActivatorUtilities.CreateInstance<DatabaseLog>(services))
     );
-    host.Services.AddQueue();
+    // Coravel's in-process queue, consumed one round at a time (Platform/QueueConsumer.cs).
+    host.Services.AddInProcessQueue();
     // Mail knows no feature: the features say whether their kind of mail may still go when its turn
     // comes, and which templates their code renders.
     host.Services.AddMail(

@@ -76,6 +76,7 @@ public sealed partial class GroupCommitTests : IAsyncLifetime
     public async Task Two_web_processes_batching_overlapping_addresses_at_once_keep_one_entrant_per_address_without_deadlock()
     {
         await PublishedApp.ReleasePhase(Environment("release.1"));
+        var deadlocksBefore = await Deadlocks();
         var (one, oneUrl) = await StartWeb("web.1");
         var (two, twoUrl) = await StartWeb("web.2");
         using (one)
@@ -99,6 +100,16 @@ public sealed partial class GroupCommitTests : IAsyncLifetime
             using var http = Client();
             var answers = await Task.WhenAll(requests.Select(r => Enter(http, r.Item1, r.Item2)));
 
+            // PostgreSQL detected no deadlock while the two processes wrote. They are stopped first
+            // (SIGTERM, as on a restart), so that their backends end and report what they counted.
+            var backends = await Backends();
+            one.Terminate();
+            two.Terminate();
+            await one.WaitForExit(Patience);
+            await two.WaitForExit(Patience);
+            await BackendsGone(backends);
+            var deadlocks = await Deadlocks() - deadlocksBefore;
+            Assert.True(deadlocks == 0, $"PostgreSQL detected {deadlocks} deadlock(s) (40P01)");
             // Every entry answered 202: a deadlock (40P01) would have failed a batch with 503.
             Assert.All(answers, status => Assert.Equal(HttpStatusCode.Accepted, status));
             Assert.DoesNotContain("40P01", one.Output + two.Output);
@@ -179,6 +190,52 @@ public sealed partial class GroupCommitTests : IAsyncLifetime
             );
             Assert.All(accepted, email => Assert.Equal(1, entrants.GetValueOrDefault(email)));
         }
+    }
+
+    /// <summary>
+    /// The deadlocks PostgreSQL has detected in this database since its statistics were reset
+    /// (<c>pg_stat_database.deadlocks</c>, readable by any user). The count is read instead of the
+    /// server's log, where each deadlock is also written (40P01): the log is a file of the server,
+    /// which a test cannot read when the services are given to it (Heroku CI's in-dyno database).
+    /// The count is database-wide: no test of the suite expects a deadlock anywhere.
+    /// </summary>
+    async Task<long> Deadlocks() =>
+        (long)
+            (
+                await db.CreateCommand(
+                        "select deadlocks from pg_stat_database where datname = current_database()"
+                    )
+                    .ExecuteScalarAsync()
+            )!;
+
+    /// <summary>The PostgreSQL backends that serve the web processes' connections now.</summary>
+    async Task<int[]> Backends()
+    {
+        await using var query = db.CreateCommand(
+            "select coalesce(array_agg(pid), '{}') from pg_stat_activity where datname = current_database() and application_name = any($1)"
+        );
+        query.Parameters.Add(new() { Value = new[] { "campaign web.1", "campaign web.2" } });
+        return (int[])(await query.ExecuteScalarAsync())!;
+    }
+
+    /// <summary>
+    /// Waits until every backend of <paramref name="pids"/> has ended, or eleven seconds have passed.
+    /// A backend keeps the deadlocks it detects in memory and adds them to <c>pg_stat_database</c>
+    /// later: always when it ends; else when a transaction ends a second or more after its last
+    /// report, or after ten idle seconds (PGSTAT_MIN_INTERVAL and PGSTAT_IDLE_INTERVAL, PostgreSQL
+    /// 15 and later). The web processes' backends end as soon as the processes are gone; another
+    /// test's backends with the same application name may live on, hence the bound.
+    /// https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-STATS-VIEWS
+    /// </summary>
+    async Task BackendsGone(int[] pids)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(11);
+        await using var query = db.CreateCommand(
+            "select count(*) from pg_stat_activity where pid = any($1)"
+        );
+        query.Parameters.Add(new() { Value = pids });
+        while ((long)(await query.ExecuteScalarAsync())! > 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
     }
 
     async Task<Dictionary<string, long>> Rows(string sql)
