@@ -126,16 +126,22 @@ sealed class LogStream : ILoggerProvider
             if (!IsEnabled(logLevel))
                 return;
             var text = buffer ??= new StringWriter();
-            OneLineFormatter.Write(
-                logLevel,
-                category,
-                formatter(state, exception),
-                exception,
-                text
-            );
-            var sb = text.GetStringBuilder();
-            stream.Add(sb.ToString());
-            sb.Clear();
+            var line = text.GetStringBuilder();
+            try
+            {
+                OneLineFormatter.Write(
+                    logLevel,
+                    category,
+                    formatter(state, exception),
+                    exception,
+                    text
+                );
+                stream.Add(line.ToString());
+            }
+            finally
+            {
+                line.Clear(); // also after a formatter that threw: the next line starts empty
+            }
         }
     }
 }
