@@ -142,7 +142,9 @@ public sealed class ErrorPagesTests(CampaignApp app) : IAsyncLifetime
     [Fact]
     public async Task The_landing_page_and_its_copies_are_sent_whole_with_their_length_and_every_page_s_headers()
     {
-        using var client = app.CreateClient();
+        // An app of its own: no copy of the page yet, whatever other tests asked for.
+        await using var fresh = CampaignApp.With(new() { ["DATABASE_SCHEMA"] = app.Schema });
+        using var client = fresh.CreateClient();
 
         // The first renders the page (and makes this dyno's copy), the second is the copy.
         var answers = new[]

@@ -51,4 +51,30 @@ public sealed class LogStreamTests
             );
         }
     }
+
+    [Fact]
+    public void A_line_logged_after_the_last_batch_is_written_at_once_and_a_failed_format_leaves_nothing_behind()
+    {
+        var output = new MemoryStream();
+        var stream = new LogStream(output);
+        var logger = stream.CreateLogger("Test.Late");
+
+        Assert.Throws<InvalidOperationException>(() =>
+            logger.Log<string>(
+                LogLevel.Warning,
+                default,
+                "state",
+                null,
+                (_, _) => throw new InvalidOperationException("formatting failed")
+            )
+        );
+        logger.LogInformation("before the end");
+        stream.Dispose();
+        logger.LogWarning("after the end");
+
+        Assert.Equal(
+            "info Test.Late: before the end\nwarn Test.Late: after the end\n",
+            Encoding.UTF8.GetString(output.ToArray()).ReplaceLineEndings("\n")
+        );
+    }
 }

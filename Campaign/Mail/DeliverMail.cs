@@ -29,21 +29,20 @@ public sealed partial class DeliverMail(MailRelay relay, ILogger<DeliverMail> lo
             // Coravel's queue drops what a queued task throws without a word: say it here. The
             // message stays in the outbox: a call that gave up waiting for the fast path's turn
             // left it to the call holding the turn, and one whose send failed left it to the sweep.
-            Failed(logger, Payload[0].Id, Payload.Count, e.GetType().Name, e.Message);
+            Failed(
+                logger,
+                string.Join(",", Payload.Select(m => m.Id)),
+                e.GetType().Name,
+                e.Message
+            );
         }
     }
 
     [LoggerMessage(
         Level = LogLevel.Error,
-        Message = "mail not delivered by this fast-path call outbox_id={OutboxId} count={Count} error={Error}: {Reason}; the call holding the turn or the sweep will send it"
+        Message = "mail not delivered by this fast-path call outbox_ids={OutboxIds} error={Error}: {Reason}; the call holding the turn or the sweep will send it"
     )]
-    static partial void Failed(
-        ILogger logger,
-        Guid outboxId,
-        int count,
-        string error,
-        string reason
-    );
+    static partial void Failed(ILogger logger, string outboxIds, string error, string reason);
 }
 
 /// <summary>The safety net: the clock runs it every minute (<c>Clock/Schedule.cs</c>).</summary>

@@ -1,23 +1,26 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Campaign.Features;
 using Microsoft.Extensions.Primitives;
 
 namespace Campaign.Platform;
 
 /// <summary>
 /// The landing page is what a crowd hits first. Each dyno keeps its rendered copy per language for
-/// a few seconds and answers from it before the rest of the pipeline runs (nothing after it is
-/// needed for a page that is the same for everyone): a spike costs PostgreSQL one count per
-/// language per dyno every few seconds, and each visitor one write of the copy, with its length.
-/// A per-dyno copy needs no Redis round trip and no Redis memory (Heroku Redis mini has 25 MB for
-/// sessions); the price is that two dynos may show counts a few seconds apart.
+/// a few seconds and answers from it before the rest of the pipeline runs (static files, time-outs,
+/// authentication, antiforgery, the endpoint: none of them is needed for a page that is the same for
+/// everyone): a spike costs PostgreSQL one count per language per dyno every few seconds, and each
+/// visitor one write of the copy, with its length. A per-dyno copy needs no Redis round trip and no
+/// Redis memory (Heroku Redis mini has 25 MB for sessions); the price is that two dynos may show
+/// counts a few seconds apart. A signed-in visitor gets the copy too, so a visit to the landing page
+/// does not extend their session (every other page does).
 /// <para>
-/// A copy is made of what the page's endpoint answered: status 200 without a cookie (a response
-/// that sets one belongs to one visitor). When a copy is older than <see cref="Lifetime"/>, the next
-/// visitors render the page again (the count behind it is shared: <c>EntrantCount</c>). ASP.NET's
-/// output cache does the same for any endpoint; this does it for one page, at a fifth of its cost
-/// per request (bench/README.md).
+/// A copy is made of what the page's endpoint answered: status 200, without a cookie and without
+/// <c>Cache-Control: no-store</c> or <c>private</c> (a response that sets either belongs to one
+/// visitor, like a form's anti-forgery token); a request with an <c>Authorization</c> header is never
+/// answered from a copy. When a copy is older than <see cref="Lifetime"/>, the next visitors render
+/// the page again (the count behind it is shared: <c>EntrantCount</c>). ASP.NET's output cache does
+/// the same for any endpoint; this does it for one page, with far less work per request
+/// (bench/README.md, "Landing page").
 /// </para>
 /// </summary>
 public static class LandingCopies
@@ -35,7 +38,12 @@ public static class LandingCopies
         return app.Use(
             async (http, next) =>
             {
-                if (!HttpMethods.IsGet(http.Request.Method) || http.Request.Path != "/")
+                var request = http.Request;
+                if (
+                    !HttpMethods.IsGet(request.Method)
+                    || request.Path != "/"
+                    || request.Headers.ContainsKey("Authorization")
+                )
                 {
                     await next(http);
                     return;
@@ -66,19 +74,29 @@ public static class LandingCopies
                 {
                     response.Body = body;
                 }
-                if (
-                    response.StatusCode == StatusCodes.Status200OK
-                    && !response.Headers.ContainsKey("Set-Cookie")
-                )
+                if (response.StatusCode == StatusCodes.Status200OK && ForEveryone(response))
                     copies[locale] = new Copy(
                         rendered.ToArray(),
                         [.. response.Headers],
                         Stopwatch.GetTimestamp()
                             + (long)(Lifetime.TotalSeconds * Stopwatch.Frequency)
                     );
+                // An answer without a body (a time-out's 503) is left to the error pages.
+                if (rendered.Length == 0)
+                    return;
                 response.ContentLength = rendered.Length;
                 await body.WriteAsync(rendered.GetBuffer().AsMemory(0, (int)rendered.Length));
             }
         );
     }
+
+    static bool ForEveryone(HttpResponse response) =>
+        !response.Headers.ContainsKey("Set-Cookie")
+        && !response.Headers.CacheControl.Any(value =>
+            value is not null
+            && (
+                value.Contains("no-store", StringComparison.OrdinalIgnoreCase)
+                || value.Contains("private", StringComparison.OrdinalIgnoreCase)
+            )
+        );
 }

@@ -44,14 +44,19 @@ sealed class LogStream : ILoggerProvider
         }
     );
     readonly StreamWriter writer;
-    readonly Task writing;
+    readonly Thread writing;
 
     public LogStream(Stream output)
     {
         writer = new StreamWriter(output, new UTF8Encoding(false), 64 * 1024);
-        writing = Task.Run(Write);
-        // A process that ends without disposing of its host still writes what waits.
+        // A thread of its own, as the console logger has: logging that waits for room must not
+        // wait for a thread-pool thread to write.
+        writing = new Thread(Write) { IsBackground = true, Name = "Log writer" };
+        writing.Start();
+        // A process that ends without disposing of its host, or of an unhandled exception, still
+        // writes what waits (the lines that say why, above all).
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Dispose();
+        AppDomain.CurrentDomain.UnhandledException += (_, _) => Dispose();
     }
 
     public ILogger CreateLogger(string category) => new Logger(category, this);
@@ -62,20 +67,22 @@ sealed class LogStream : ILoggerProvider
             return;
         try
         {
-            // Full: wait for room, as long as the host would wait for a request.
-            if (lines.Writer.WriteAsync(line).AsTask().Wait(TimeSpan.FromSeconds(5)))
-                return;
+            // Full: wait for room, as long as the host would wait for a request; a wait given up
+            // takes its line back, which is then written at once.
+            using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            lines.Writer.WriteAsync(line, patience.Token).AsTask().GetAwaiter().GetResult();
+            return;
         }
-        catch (AggregateException e) when (e.InnerException is ChannelClosedException) { }
-        // Logged while the process stops, after the last batch: written at once.
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException) { }
+        // Logged while the process stops, after the last batch, or with the output blocked.
         WriteNow([line]);
     }
 
-    async Task Write()
+    void Write()
     {
         var reader = lines.Reader;
         var batch = new List<string>();
-        while (await reader.WaitToReadAsync())
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
             while (reader.TryRead(out var line))
                 batch.Add(line);
@@ -93,16 +100,17 @@ sealed class LogStream : ILoggerProvider
                     writer.Write(line);
                 writer.Flush();
             }
-            catch (IOException)
+            catch (Exception)
             {
-                // The output is gone (its reader ended): there is nowhere left to say so.
+                // The output is gone (its reader ended, or it was closed): there is nowhere left
+                // to say so, and the writing goes on for when it comes back.
             }
     }
 
     public void Dispose()
     {
         lines.Writer.TryComplete();
-        writing.Wait(TimeSpan.FromSeconds(5));
+        writing.Join(TimeSpan.FromSeconds(5));
     }
 
     sealed class Logger(string category, LogStream stream) : ILogger

@@ -19,7 +19,11 @@ namespace Campaign.Platform;
 /// last one begins after the periodic ones have ended.
 /// </para>
 /// </summary>
-public sealed class QueueConsumer(Queue queue, IConfiguration configuration) : IHostedService
+public sealed partial class QueueConsumer(
+    Queue queue,
+    IConfiguration configuration,
+    ILogger<QueueConsumer> logger
+) : IHostedService
 {
     readonly CancellationTokenSource stopping = new();
     Task periodic = Task.CompletedTask;
@@ -41,7 +45,7 @@ public sealed class QueueConsumer(Queue queue, IConfiguration configuration) : I
         using var timer = new PeriodicTimer(delay);
         try
         {
-            do await queue.ConsumeQueueAsync();
+            do await Round();
             while (await timer.WaitForNextTickAsync(stop));
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -50,16 +54,43 @@ public sealed class QueueConsumer(Queue queue, IConfiguration configuration) : I
         }
     }
 
+    /// <summary>One round; one that fails is said, and the next tick brings the next round.</summary>
+    async Task Round()
+    {
+        try
+        {
+            await queue.ConsumeQueueAsync();
+        }
+        catch (Exception e)
+        {
+            RoundFailed(logger, e.GetType().Name, e.Message);
+        }
+    }
+
+    [LoggerMessage(
+        Level = LogLevel.Error,
+        Message = "queue round failed error={Error}: {Reason}; the next round goes on"
+    )]
+    static partial void RoundFailed(ILogger logger, string error, string reason);
+
     /// <summary>
     /// No new periodic round begins; the one under way (tasks already taken from the queue)
-    /// finishes; then whatever is still queued is done. Like Coravel's, this waits for the tasks
-    /// however long they take: the host's shutdown timeout (25 s, Program.cs) does not cut them
-    /// short, Heroku's SIGKILL 30 s after SIGTERM does, and the outbox's sweep sends what is left.
+    /// finishes, within the host's shutdown timeout (25 s, Program.cs, before Heroku's SIGKILL at
+    /// 30 s); then whatever is still queued is done. What SIGKILL cuts short, the outbox's sweep
+    /// sends.
     /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await stopping.CancelAsync();
-        await periodic;
+        try
+        {
+            // The round under way, for as long as the host waits (its shutdown timeout).
+            await periodic.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Past the host's patience: what is still queued is handed over all the same.
+        }
         await queue.ConsumeQueueOnShutdown();
     }
 }

@@ -11,7 +11,8 @@ namespace Campaign.Features.Ops;
 /// counted in the process (<see cref="HourlyTally"/>), and each visitor as an HMAC of their address
 /// under a key of the day (<see cref="VisitorKeys"/>), which Redis discards after two days. Neither
 /// an address nor a hash of one alone (which a list of addresses would reverse) is kept anywhere.
-/// Runs before the landing page's copies (LandingCopies): copies count too, and no request waits on Redis.
+/// Runs before the landing page's copies (LandingCopies): copies count too, and no request
+/// waits on Redis.
 /// </summary>
 public static class CountVisits
 {
