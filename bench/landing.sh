@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The landing page under a crowd: the published app (Production settings), 20,000 entrants, loaded
 # with wrk on 127.0.0.1. In one run it compares the cached landing page (/), the count behind it
-# as JSON without the page's output cache (/api/v1/campaign), and this machine's ceiling for the page:
+# as JSON without the page's copy (/api/v1/campaign), and this machine's ceiling for the page:
 # bench/static, a bare Kestrel process answering with the same bytes and headers (the page and its
 # response headers as the app sent them, saved with curl). Three rounds; the medians are reported.
 #   bench/landing.sh [seconds per endpoint, default 10]
