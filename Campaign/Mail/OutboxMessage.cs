@@ -206,18 +206,28 @@ public sealed class OutboxMessage
 
     /// <summary>
     /// Real columns, so that the relay can claim with plain SQL. Every index is paid for by each
-    /// write of a message (three per mail), so there are few: the id (which follows from the
+    /// write of a message (three per mail), so there are four: the id (which follows from the
     /// de-duplication key, so the key needs no index of its own), the address and the entrant
-    /// (the mail cap, withdrawal), and the waiting messages only, in age order (the relay's claims).
+    /// (the mail cap, withdrawal), and the waiting messages only, in age order (the relay's claims,
+    /// the backlog). The status and the lease are columns without an index of their own: a message
+    /// is found by its id or its age, and a partial index per column would be written three times
+    /// for nothing with each mail.
     /// </summary>
-    public static void Configure(StoreOptions options) =>
+    public static void Configure(StoreOptions options)
+    {
         options
             .Schema.For<OutboxMessage>()
-            .Duplicate(x => x.Status, pgType: "varchar", configure: Waiting)
             .Duplicate(x => x.CreatedAt, pgType: "timestamptz", configure: Waiting)
-            .Duplicate(x => x.ClaimedUntil, pgType: "timestamptz", configure: Waiting)
             .Duplicate(x => x.ToKey)
             .Duplicate(x => x.EntrantId);
+        options.Policies.ForAllDocuments(mapping =>
+        {
+            if (mapping.DocumentType != typeof(OutboxMessage))
+                return;
+            mapping.DuplicateField(nameof(Status), pgType: "varchar");
+            mapping.DuplicateField(nameof(ClaimedUntil), pgType: "timestamptz");
+        });
+    }
 
     /// <summary>An index of the waiting messages only: a message leaves it once sent.</summary>
     static void Waiting(Marten.Schema.DocumentIndex index) =>
