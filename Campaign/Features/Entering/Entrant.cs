@@ -26,10 +26,15 @@ public sealed class Entrant
     public DateTimeOffset? ConfirmedAt { get; set; }
     public Photos.Photo? Photo { get; set; }
 
+    /// <summary>
+    /// A new entrant. Its id is ordered by time (UUID version 7): each entrant's row, and its
+    /// token's and mail's entries under its id, go at the end of their indexes instead of at a
+    /// random page, which PostgreSQL writes with less work.
+    /// </summary>
     public static Entrant Enter(EntryInput input, DateTimeOffset now) =>
         new()
         {
-            Id = Guid.NewGuid(),
+            Id = Guid.CreateVersion7(now),
             Email = input.Email,
             DisplayName = input.DisplayName,
             Locale = input.Locale,
