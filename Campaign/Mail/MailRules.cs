@@ -59,6 +59,31 @@ public sealed class MailRules
     }
 
     /// <summary>
+    /// A check for mail to entrants that only asks whether each is still there (the documents of
+    /// <typeparamref name="TEntrant"/> with the messages' <see cref="OutboxMessage.EntrantId"/> for
+    /// id): one query of the ids alone, not the documents, and a message is dropped when its entrant
+    /// is gone (they withdrew). This runs for every sign-in mail, on the entry's own path.
+    /// </summary>
+    public static Check ToExistingEntrants<TEntrant>()
+        where TEntrant : notnull =>
+        async (query, messages, cancellationToken) =>
+        {
+            var table = query
+                .DocumentStore.Options.FindOrResolveDocumentType(typeof(TEntrant))
+                .TableName.QualifiedName;
+            var there = (
+                await query.QueryAsync<Guid>(
+                    $"select id from {table} where id = any(?)",
+                    cancellationToken,
+                    messages.Select(m => m.EntrantId).Distinct().ToArray()
+                )
+            ).ToHashSet();
+            return messages
+                .Where(m => !there.Contains(m.EntrantId))
+                .ToDictionary(m => m.Id, _ => "entrant withdrew");
+        };
+
+    /// <summary>
     /// A check for mail to entrants, whose documents (<typeparamref name="TEntrant"/>) have the
     /// messages' <see cref="OutboxMessage.EntrantId"/> for id: they are loaded in one query, and a
     /// message is dropped when its entrant is gone (they withdrew), or when
@@ -66,7 +91,7 @@ public sealed class MailRules
     /// </summary>
     public static Check ToEntrants<TEntrant>(
         Func<TEntrant, Guid> idOf,
-        Func<TEntrant, string?>? refuses = null
+        Func<TEntrant, string?> refuses
     )
         where TEntrant : notnull =>
         async (query, messages, cancellationToken) =>
@@ -81,7 +106,7 @@ public sealed class MailRules
             foreach (var message in messages)
             {
                 var reason = entrants.TryGetValue(message.EntrantId, out var entrant)
-                    ? refuses?.Invoke(entrant)
+                    ? refuses(entrant)
                     : "entrant withdrew";
                 if (reason is not null)
                     refused[message.Id] = reason;

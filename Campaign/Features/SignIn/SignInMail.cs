@@ -58,7 +58,7 @@ public static class SignInMail
     /// An entrant's sign-in link (transactional mail) goes out while its entrant is there: one who
     /// withdrew meanwhile gets nothing. An operator's link has no entrant (operator mail, unchecked).
     /// </summary>
-    public static readonly MailRules.Check StillWanted = MailRules.ToEntrants<Entrant>(e => e.Id);
+    public static readonly MailRules.Check StillWanted = MailRules.ToExistingEntrants<Entrant>();
 
     static RenderedMail Render(string locale, bool firstEntry, string linkText, string linkHtml)
     {
