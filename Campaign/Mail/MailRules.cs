@@ -58,6 +58,9 @@ public sealed class MailRules
         return refused;
     }
 
+    /// <summary>Why mail to an entrant who is gone is dropped.</summary>
+    const string Withdrew = "entrant withdrew";
+
     /// <summary>
     /// A check for mail to entrants that only asks whether each is still there (the documents of
     /// <typeparamref name="TEntrant"/> with the messages' <see cref="OutboxMessage.EntrantId"/> for
@@ -80,7 +83,7 @@ public sealed class MailRules
             ).ToHashSet();
             return messages
                 .Where(m => !there.Contains(m.EntrantId))
-                .ToDictionary(m => m.Id, _ => "entrant withdrew");
+                .ToDictionary(m => m.Id, _ => Withdrew);
         };
 
     /// <summary>
@@ -107,7 +110,7 @@ public sealed class MailRules
             {
                 var reason = entrants.TryGetValue(message.EntrantId, out var entrant)
                     ? refuses(entrant)
-                    : "entrant withdrew";
+                    : Withdrew;
                 if (reason is not null)
                     refused[message.Id] = reason;
             }

@@ -204,6 +204,9 @@ public sealed class OutboxMessage
         Forget();
     }
 
+    /// <summary>Registers the document with the schema that <c>db-apply</c> creates and migrates.</summary>
+    public static void Configure(StoreOptions options) => options.Schema.For<OutboxMessage>();
+
     /// <summary>
     /// Real columns, so that the relay can claim with plain SQL. Every index is paid for by each
     /// write of a message (three per mail), so there are four: the id (which follows from the
@@ -211,23 +214,16 @@ public sealed class OutboxMessage
     /// (the mail cap, withdrawal), and the waiting messages only, in age order (the relay's claims,
     /// the backlog). The status and the lease are columns without an index of their own: a message
     /// is found by its id or its age, and an index each would add two entries to every mail written
-    /// for queries that the index by age already serves. Marten's <c>Duplicate</c> always adds an
-    /// index, so these two are declared on the mapping itself.
+    /// for queries that the index by age already serves (<c>Duplicate</c> always adds an index,
+    /// <c>DuplicateField</c> only the column). Marten calls this when it maps the type.
     /// </summary>
-    public static void Configure(StoreOptions options)
+    public static void ConfigureMarten(Marten.Schema.DocumentMapping<OutboxMessage> mapping)
     {
-        options
-            .Schema.For<OutboxMessage>()
-            .Duplicate(x => x.CreatedAt, pgType: "timestamptz", configure: Waiting)
-            .Duplicate(x => x.ToKey)
-            .Duplicate(x => x.EntrantId);
-        options.Policies.ForAllDocuments(mapping =>
-        {
-            if (mapping.DocumentType != typeof(OutboxMessage))
-                return;
-            mapping.DuplicateField(nameof(Status), pgType: "varchar");
-            mapping.DuplicateField(nameof(ClaimedUntil), pgType: "timestamptz");
-        });
+        mapping.Duplicate(x => x.CreatedAt, pgType: "timestamptz", configure: Waiting);
+        mapping.Duplicate(x => x.ToKey);
+        mapping.Duplicate(x => x.EntrantId);
+        mapping.DuplicateField(nameof(Status), pgType: "varchar");
+        mapping.DuplicateField(nameof(ClaimedUntil), pgType: "timestamptz");
     }
 
     /// <summary>An index of the waiting messages only: a message leaves it once sent.</summary>
